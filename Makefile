@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh machine:
+#   make reproduce   -> figures/ (python reproduce.py)
+#   make test        -> the test suite
+# Both create .venv from requirements.txt when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv test test-all reproduce bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip check
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# Also runs the tests marked slow (longer training / design runs).
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m "slow or not slow"
+
+reproduce: $(STAMP)
+	$(PY) reproduce.py
+
+bench: $(STAMP)
+	$(PY) bench/bench_simulator.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
