@@ -1,0 +1,251 @@
+"""Device model: configuration, barrier parameters and the total potential (SPEC §4).
+
+    s(z)      = 1 / (1 + exp(−z/δ))                         smooth step      (paper eq. 12)
+    b(x)      = h·[s(x − c + w/2) − s(x − c − w/2)]         one box          (eq. 13)
+    B(x; θ)   = Σ_j b(x; h_j, c_j, w_j)                     the barrier      (eq. 14)
+    W(x)      = s(x − x_a) − s(x − x_b)                     window           (eq. 16)
+    V_b(x)    = −V·x/L                                      linear bias drop (eq. 17)
+    U(x; θ,V) = W(x)·B(x; θ) + V_b(x)                       total potential  (eq. 15)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import validation as val
+from .constants import DEFAULT_M_EFF
+
+jax.config.update("jax_enable_x64", True)
+
+QUADRATURES = ("hermite", "direct")
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceConfig:
+    """Discretisation and model choices for the RTD (SPEC §3–5; defaults from the paper's table).
+
+    Attributes:
+      length_nm: device length L (nm).
+      n_points: number of finite-difference grid points N (paper: 100).
+      m_eff: effective mass in units of m0 (GaAs: 0.067).
+      edge_width_nm: smooth-step width δ of the boxes and the window (nm).
+      window_frac: (x_a/L, x_b/L), the window that keeps the barrier out of the terminals.
+      n_energy: n_E, transmission energies on the fixed window (paper: 100).
+      n_interp: n_I, integration nodes between the current's limits (paper: 100).
+      energy_window_eV: (E_min, E_max), the fixed energy window on which T is tabulated.
+        It must cover every integration range [max(0, E_F − V), E_F], i.e. E_min ≤ 0 and
+        E_F ≤ E_max.
+      quadrature: "hermite" — the paper's scheme: T on ``n_energy`` fixed energies, a C¹
+        cubic Hermite (Catmull–Rom) interpolant onto ``n_interp`` nodes, trapezoid rule;
+        "direct" — T evaluated at the ``n_interp`` nodes themselves (same cost per bias).
+        Both make I continuously differentiable in E_F and V (SPEC §5).
+    """
+
+    length_nm: float = 20.0
+    n_points: int = 100
+    m_eff: float = DEFAULT_M_EFF
+    edge_width_nm: float = 0.2
+    window_frac: tuple[float, float] = (0.15, 0.85)
+    n_energy: int = 100
+    n_interp: int = 100
+    energy_window_eV: tuple[float, float] = (0.0, 0.3)
+    quadrature: str = "hermite"
+
+    def __post_init__(self):
+        for name in ("length_nm", "m_eff", "edge_width_nm"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"DeviceConfig.{name} must be a finite number > 0, got {value!r}")
+        for name, minimum in (("n_points", 3), ("n_energy", 2), ("n_interp", 2)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ValueError(f"DeviceConfig.{name} must be an integer >= {minimum}, got {value!r}")
+        xa, xb = self.window_frac
+        if not (0.0 <= xa < xb <= 1.0):
+            raise ValueError(f"DeviceConfig.window_frac must satisfy 0 <= x_a < x_b <= 1, got {self.window_frac!r}")
+        emin, emax = self.energy_window_eV
+        if not (math.isfinite(emin) and math.isfinite(emax) and emin <= 0.0 < emax):
+            raise ValueError(
+                "DeviceConfig.energy_window_eV must be finite with E_min <= 0 < E_max "
+                f"(it must cover [0, E_F]), got {self.energy_window_eV!r}"
+            )
+        if self.quadrature not in QUADRATURES:
+            raise ValueError(f"DeviceConfig.quadrature must be one of {QUADRATURES}, got {self.quadrature!r}")
+
+    @property
+    def window_nm(self) -> tuple[float, float]:
+        """(x_a, x_b) in nm."""
+        return (self.window_frac[0] * self.length_nm, self.window_frac[1] * self.length_nm)
+
+    def grid_nm(self) -> jax.Array:
+        """Grid positions x_j = j·L/(N−1) in nm (SPEC §3)."""
+        return jnp.linspace(0.0, self.length_nm, self.n_points)
+
+    def energy_grid_eV(self) -> jax.Array:
+        """The fixed energies on which T is tabulated for the "hermite" quadrature (SPEC §5)."""
+        return jnp.linspace(*self.energy_window_eV, self.n_energy)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True)
+class BarrierParams:
+    """θ = (h_1, c_1, w_1, …, h_m, c_m, w_m, E_F) as a JAX pytree (SPEC §4).
+
+    Attributes:
+      heights: (m,) box heights h_j in eV.
+      centers: (m,) box centres c_j in nm.
+      widths: (m,) box widths w_j in nm (> 0).
+      fermi_level: E_F in eV (> 0).
+
+    The constructor stores what it is given (so ``jax.tree_util`` can rebuild it from
+    tracers); public functions convert and validate it with :func:`as_params`.
+    """
+
+    heights: Any
+    centers: Any
+    widths: Any
+    fermi_level: Any
+
+    def tree_flatten(self):
+        return (self.heights, self.centers, self.widths, self.fermi_level), None
+
+    @classmethod
+    def tree_unflatten(cls, _aux, children):
+        return cls(*children)
+
+    @property
+    def n_barriers(self) -> int:
+        return int(np.shape(self.heights)[0])
+
+    def to_dict(self) -> dict:
+        """Plain floats with units in the keys, for JSON."""
+        return {
+            "heights_eV": [float(v) for v in np.asarray(self.heights)],
+            "centers_nm": [float(v) for v in np.asarray(self.centers)],
+            "widths_nm": [float(v) for v in np.asarray(self.widths)],
+            "fermi_level_eV": float(self.fermi_level),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BarrierParams":
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` naming a missing field."""
+        keys = ("heights_eV", "centers_nm", "widths_nm", "fermi_level_eV")
+        missing = [k for k in keys if k not in d]
+        if missing:
+            raise ValueError(f"barrier parameters are missing field(s) {', '.join(missing)}")
+        return as_params(cls(d["heights_eV"], d["centers_nm"], d["widths_nm"], d["fermi_level_eV"]))
+
+
+def default_params() -> BarrierParams:
+    """The "original" RTD of SPEC §5: two 0.3 eV, 2 nm barriers at 7.4 and 12.6 nm, E_F = 0.1 eV."""
+    return BarrierParams(
+        heights=jnp.array([0.3, 0.3]),
+        centers=jnp.array([7.4, 12.6]),
+        widths=jnp.array([2.0, 2.0]),
+        fermi_level=jnp.asarray(0.1),
+    )
+
+
+def as_params(p: BarrierParams) -> BarrierParams:
+    """Convert the fields of ``p`` to float64 arrays and validate them (concrete values only).
+
+    Raises ``ValueError`` naming the field when heights/centers/widths are not 1-D arrays
+    of one common length, when anything is NaN/inf, when a width is not positive or when
+    the Fermi level is not positive.
+    """
+    if not isinstance(p, BarrierParams):
+        raise ValueError(f"params must be a BarrierParams, got {type(p).__name__}")
+    fields = {}
+    for name in ("heights", "centers", "widths"):
+        value = getattr(p, name)
+        val.check_ndim(f"params.{name}", value, (1,))
+        fields[name] = val.as_float_array(f"params.{name}", value)
+    sizes = {np.shape(v)[0] for v in fields.values()}
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError(
+            "params.heights, params.centers and params.widths must have the same non-zero length, got "
+            + ", ".join(f"{k}: {np.shape(v)[0]}" for k, v in fields.items())
+        )
+    val.check_ndim("params.fermi_level", p.fermi_level, (0,))
+    val.check_positive("params.widths", fields["widths"])
+    val.check_positive("params.fermi_level", p.fermi_level)
+    return BarrierParams(
+        heights=jnp.asarray(fields["heights"], jnp.float64),
+        centers=jnp.asarray(fields["centers"], jnp.float64),
+        widths=jnp.asarray(fields["widths"], jnp.float64),
+        fermi_level=jnp.asarray(p.fermi_level, jnp.float64),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Pure model functions (no validation; safe inside jit/vmap/grad)
+# --------------------------------------------------------------------------------------
+def smooth_step(z, edge_width):
+    """s(z) = 1/(1 + exp(−z/δ)) (paper eq. 12), evaluated stably as a sigmoid."""
+    return jax.nn.sigmoid(z / edge_width)
+
+
+def box(x, height, center, width, edge_width):
+    """b(x) = h·[s(x − c + w/2) − s(x − c − w/2)] (paper eq. 13)."""
+    return height * (
+        smooth_step(x - center + 0.5 * width, edge_width) - smooth_step(x - center - 0.5 * width, edge_width)
+    )
+
+
+def barrier(x, params: BarrierParams, edge_width):
+    """B(x; θ) = Σ_j b(x; h_j, c_j, w_j) (paper eq. 14); x of shape (N,) → (N,)."""
+    boxes = box(
+        x[None, :],
+        params.heights[:, None],
+        params.centers[:, None],
+        params.widths[:, None],
+        edge_width,
+    )
+    return jnp.sum(boxes, axis=0)
+
+
+def window(x, cfg: DeviceConfig):
+    """W(x) = s(x − x_a) − s(x − x_b) (paper eq. 16)."""
+    xa, xb = cfg.window_nm
+    return smooth_step(x - xa, cfg.edge_width_nm) - smooth_step(x - xb, cfg.edge_width_nm)
+
+
+def bias_ramp(x, bias, length):
+    """V_b(x) = −V·x/L (paper eq. 17): U_L = 0 and U_R = −V."""
+    return -bias * x / length
+
+
+def potential_unchecked(params: BarrierParams, bias, cfg: DeviceConfig):
+    """U(x; θ, V) = W(x)·B(x; θ) + V_b(x) on the grid (paper eq. 15), without validation."""
+    x = cfg.grid_nm()
+    return window(x, cfg) * barrier(x, params, cfg.edge_width_nm) + bias_ramp(x, bias, cfg.length_nm)
+
+
+# --------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------
+def check_config(cfg) -> DeviceConfig:
+    if not isinstance(cfg, DeviceConfig):
+        raise ValueError(f"cfg must be a DeviceConfig, got {type(cfg).__name__}")
+    return cfg
+
+
+def potential(params: BarrierParams, bias, cfg: DeviceConfig = DeviceConfig()):
+    """Total potential U_j in eV on the grid of ``cfg`` for bias ``bias`` in V (SPEC §4).
+
+    Returns an (N,) array. ``bias`` must be finite and >= 0.
+    """
+    cfg = check_config(cfg)
+    params = as_params(params)
+    val.check_ndim("bias", bias, (0,))
+    val.check_nonnegative("bias", bias)
+    return potential_unchecked(params, jnp.asarray(bias, jnp.float64), cfg)
