@@ -11,6 +11,7 @@ jax.config.update("jax_enable_x64", True)
 
 from .constants import CURRENT_UA_PER_EV, DEFAULT_M_EFF, HBAR2_OVER_2M0_EV_NM2, kinetic_prefactor  # noqa: E402
 from .current import current, default_biases, iv_curve  # noqa: E402
+from .design import DesignConfig, DesignResult, design  # noqa: E402
 from .device import BarrierParams, DeviceConfig, as_params, default_params, potential  # noqa: E402
 from .qtbm import QTBMSolution, lead_phase, solve_qtbm, transmission  # noqa: E402
 
@@ -20,6 +21,8 @@ __all__ = [
     "BarrierParams",
     "CURRENT_UA_PER_EV",
     "DEFAULT_M_EFF",
+    "DesignConfig",
+    "DesignResult",
     "DeviceConfig",
     "HBAR2_OVER_2M0_EV_NM2",
     "QTBMSolution",
@@ -27,6 +30,7 @@ __all__ = [
     "current",
     "default_biases",
     "default_params",
+    "design",
     "iv_curve",
     "kinetic_prefactor",
     "lead_phase",

@@ -69,8 +69,10 @@ def lead_phase(energy, lead_potential, hopping):
     """
     c = 1.0 - (energy - lead_potential) / (2.0 * hopping)
     one_minus_c2 = 1.0 - c * c
-    propagating = one_minus_c2 > 0.0  # |c| < 1 strictly; c = ±1 gives sin(ka) = 0
-    evanescent = c >= 1.0
+    # Both tests are strict: exactly at the band edge c = 1 neither square root is taken
+    # and λ = c = 1 with a finite derivative (the one-sided derivatives diverge there).
+    propagating = one_minus_c2 > 0.0  # |c| < 1
+    evanescent = c > 1.0
     sin_ka = jnp.where(propagating, jnp.sqrt(jnp.where(propagating, one_minus_c2, 1.0)), 0.0)
     sinh_like = jnp.where(evanescent, jnp.sqrt(jnp.where(evanescent, -one_minus_c2, 1.0)), 0.0)
     above_top = c < -1.0
