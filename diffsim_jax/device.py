@@ -54,7 +54,7 @@ class DeviceConfig:
     window_frac: tuple[float, float] = (0.15, 0.85)
     n_energy: int = 100
     n_interp: int = 100
-    energy_window_eV: tuple[float, float] = (0.0, 0.3)
+    energy_window_eV: tuple[float, float] = (0.0, 0.2)
     quadrature: str = "hermite"
 
     def __post_init__(self):

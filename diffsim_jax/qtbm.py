@@ -249,17 +249,38 @@ def _fisher_lee(hopping, lam_l, lam_r, g_last):
 
 
 def transmission_single(potential, energy, length, m_eff):
-    """T at one energy (SPEC §3) through :func:`corner_green`; no validation, jit/vmap/grad-safe."""
+    """T at one energy (SPEC §3) through :func:`corner_green`; no validation, jit/vmap/grad-safe.
+
+    T = 0 unless both leads propagate. In that case the solve is given absorbing
+    self-energies −i·t instead (the "double where"): A is then always invertible, so no
+    inf/NaN can enter the value or the gradient, even at a band edge where the true A can
+    be singular (a flat wire at E = U_s). While both leads propagate, A is invertible:
+    a null vector v would need Im(vᴴAv) = −t(Im λ_L|v₀|² + Im λ_R|v_{N−1}|²) = 0, so
+    v₀ = 0, and the recurrence then forces v = 0.
+    """
     hopping, lam_l, lam_r, onsite = _assemble(potential, energy, length, m_eff)
-    _, g_last = corner_green(onsite, -hopping * lam_l, -hopping * lam_r, hopping)
-    return _fisher_lee(hopping, lam_l, lam_r, g_last)
+    both = (lam_l.imag > 0.0) & (lam_r.imag > 0.0)
+    absorbing = -1j * hopping
+    sigma_l = jnp.where(both, -hopping * lam_l, absorbing)
+    sigma_r = jnp.where(both, -hopping * lam_r, absorbing)
+    _, g_last = corner_green(onsite, sigma_l, sigma_r, hopping)
+    return jnp.where(both, _fisher_lee(hopping, lam_l, lam_r, g_last), 0.0)
+
+
+def _self_energy(hopping, lam):
+    """Σ = −t·λ (SPEC §3), except exactly at the band edge (λ = 1), where the lead carries
+    no current and the absorbing −i·t keeps A invertible (a flat wire at E = U_s is
+    singular otherwise). Only that single energy is affected; T ∝ Im λ = 0 there anyway."""
+    at_edge = (lam.imag == 0.0) & (lam.real == 1.0)
+    return jnp.where(at_edge, -1j * hopping, -hopping * lam)
 
 
 def qtbm_single(potential, energy, length, m_eff) -> QTBMSolution:
     """Full QTBM solution at one energy (SPEC §3): ψ from the tridiagonal solve A ψ = b."""
     hopping, lam_l, lam_r, onsite = _assemble(potential, energy, length, m_eff)
     n = potential.shape[-1]
-    diag = onsite.astype(jnp.complex128).at[0].add(-hopping * lam_l).at[-1].add(-hopping * lam_r)
+    diag = onsite.astype(jnp.complex128)
+    diag = diag.at[0].add(_self_energy(hopping, lam_l)).at[-1].add(_self_energy(hopping, lam_r))
     off = jnp.full((n - 1,), -hopping, dtype=jnp.complex128)
     b0 = hopping * (1.0 / lam_l - lam_l)  # = −2i·t·sin(k_L a) when propagating
     rhs = jnp.zeros((n,), jnp.complex128).at[0].set(b0)
