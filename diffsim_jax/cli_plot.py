@@ -1,0 +1,79 @@
+"""The figure of the command-line tool: I–V curves beside the designed potential profile.
+
+Imported only when a command is given ``--plot``, so that matplotlib stays out of
+``qtbm --help``.
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .device import BarrierParams, DeviceConfig, potential  # noqa: E402
+
+
+def supported_formats() -> set[str]:
+    """File extensions (without the dot) that :func:`plot_iv_and_potential` can write."""
+    return set(FigureCanvasAgg.get_supported_filetypes())
+
+
+def plot_iv_and_potential(
+    file: IO[bytes],
+    fmt: str,
+    biases,
+    currents,
+    params: BarrierParams,
+    cfg: DeviceConfig,
+    *,
+    currents_label: str,
+    target=None,
+    target_biases=None,
+    initial_params: BarrierParams | None = None,
+    title: str | None = None,
+) -> None:
+    """Write a two-panel figure to ``file`` in format ``fmt`` ("png", "pdf", "svg", …).
+
+    Left: I–V in µA against bias in V — ``currents`` as a line with markers, ``target``
+    (at ``target_biases``, default ``biases``) as open circles. Right: the potential
+    profile U(x) in eV of ``params`` at zero bias and at the largest bias, the Fermi
+    level of the left contact, and ``initial_params`` at zero bias (dashed) when given.
+    """
+    biases = np.asarray(biases, float)
+    fig, (ax_iv, ax_u) = plt.subplots(1, 2, figsize=(9.0, 3.6), layout="constrained")
+    try:
+        if target is not None:
+            tb = biases if target_biases is None else np.asarray(target_biases, float)
+            ax_iv.plot(tb, target, "o", mfc="none", color="0.35", label="target")
+        ax_iv.plot(biases, currents, ".-", color="C0", label=currents_label)
+        ax_iv.set_xlabel("bias V (V)")
+        ax_iv.set_ylabel("current I (µA)")
+        ax_iv.set_xlim(left=0)
+        ax_iv.set_ylim(bottom=min(0.0, ax_iv.get_ylim()[0]))
+        ax_iv.legend(frameon=False)
+        ax_iv.set_title("I–V")
+
+        x = np.asarray(cfg.grid_nm())
+        v_max = float(np.max(biases)) if biases.size else 0.0
+        if initial_params is not None:
+            ax_u.plot(x, np.asarray(potential(initial_params, 0.0, cfg)), "--", color="0.55", label="start, V = 0")
+        ax_u.plot(x, np.asarray(potential(params, 0.0, cfg)), color="C1", label="design, V = 0")
+        if v_max > 0:
+            ax_u.plot(x, np.asarray(potential(params, v_max, cfg)), color="C3", alpha=0.7, label=f"design, V = {v_max:g} V")
+        ax_u.axhline(float(params.fermi_level), color="C2", lw=1, ls=":", label="Fermi level $E_F$")
+        ax_u.set_xlabel("position x (nm)")
+        ax_u.set_ylabel("potential U (eV)")
+        ax_u.set_xlim(0, cfg.length_nm)
+        ax_u.legend(frameon=False, fontsize="small")
+        ax_u.set_title("potential profile")
+        if title:
+            fig.suptitle(title, fontsize="medium")
+        fig.savefig(file, format=fmt, dpi=100)
+    finally:
+        plt.close(fig)
