@@ -107,11 +107,11 @@ def _check_header(path: str, row: int, header: list[str]) -> tuple[int, int]:
     extra = [c for c in header if c not in IV_COLUMNS]
     problems = []
     if missing:
-        problems.append(f"missing column {', '.join(missing)}")
+        problems.append(f"is missing column {', '.join(missing)}")
     if extra:
-        problems.append(f"unexpected column {', '.join(repr(c) for c in extra)}")
+        problems.append(f"has unexpected column {', '.join(repr(c) for c in extra)}")
     if not problems and len(header) != len(IV_COLUMNS):
-        problems.append("a column is repeated")
+        problems.append("repeats a column")
     if problems:
         raise InputError(f"{path} row {row}: header {'; '.join(problems)} (expected exactly '{expected}')")
     return header.index(IV_COLUMNS[0]), header.index(IV_COLUMNS[1])
@@ -240,7 +240,7 @@ def config_from_mapping(path: str, block) -> DeviceConfig:
     try:
         return DeviceConfig(**kwargs)
     except (TypeError, ValueError) as err:
-        raise InputError(f"{path}: field config: {err}") from None
+        raise InputError(f"{path}: field {str(err).replace('DeviceConfig.', 'config.')}") from None
 
 
 def _optional_array(path: str, block, key: str) -> np.ndarray | None:
