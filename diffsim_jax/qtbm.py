@@ -144,7 +144,7 @@ def solve_tridiagonal(diag, off, rhs):
 # --------------------------------------------------------------------------------------
 # Fast path for T and R: two corner elements of the Green's function
 # --------------------------------------------------------------------------------------
-def _homogeneous_column(onsite, sigma_first, sigma_last, hopping):
+def _homogeneous_column(onsite, sigma_first, sigma_last, hopping, keep_column=True):
     """Solve rows N−1 … 1 of A φ = s·e₀ from the right with φ_{N−1} = 1 (no division).
 
     A = tridiag(−t, onsite_j, −t) + Σ_first·e₀e₀ᵀ + Σ_last·e_{N−1}e_{N−1}ᵀ with real
@@ -156,7 +156,10 @@ def _homogeneous_column(onsite, sigma_first, sigma_last, hopping):
     stable (the physical solution is the one that grows along the recurrence through
     evanescent regions). Its coefficients are real, so the real and imaginary parts of φ
     are carried as a real (2,)-vector: two real multiply-adds per site.
-    Returns (φ as complex (N,), s).
+
+    Returns (φ as complex (N,), s), or (φ₀, s) when ``keep_column`` is False: the value
+    of T needs only the ends, and not storing the column keeps the memory traffic O(1)
+    per energy, which matters at large N.
     """
     start = (onsite[-1] + sigma_last) / hopping
     phi_last = jnp.array([1.0, 0.0], dtype=onsite.dtype)
@@ -165,16 +168,20 @@ def _homogeneous_column(onsite, sigma_first, sigma_last, hopping):
     def step(carry, coef):
         phi_j, phi_next = carry
         phi_before = coef * phi_j - phi_next
-        return (phi_before, phi_j), phi_before
+        return (phi_before, phi_j), (phi_before if keep_column else None)
 
     (phi_0, phi_1), interior = lax.scan(
         step, (phi_prev, phi_last), onsite[1:-1] / hopping, reverse=True, unroll=_UNROLL
     )
+    phi_0c, phi_1c = lax.complex(phi_0[0], phi_0[1]), lax.complex(phi_1[0], phi_1[1])
+    scale = (onsite[0] + sigma_first) * phi_0c - hopping * phi_1c
+    if not keep_column:
+        return phi_0c, scale
     phi = lax.complex(
         jnp.concatenate([interior[:, 0], phi_prev[:1], phi_last[:1]]),
         jnp.concatenate([interior[:, 1], phi_prev[1:], phi_last[1:]]),
     )
-    return phi, (onsite[0] + sigma_first) * phi[0] - hopping * phi[1]
+    return phi, scale
 
 
 _UNROLL = 4  # lax.scan unroll factor of the recurrence; see bench/bench_simulator.py
@@ -189,8 +196,8 @@ def corner_green(onsite, sigma_left, sigma_right, hopping):
     h = A⁻¹e_{N−1} (a second recurrence, from the left), dG_{a0} = −(G·dA·G)_{a0} is
     linear in the tangent, so reverse mode costs exactly one more O(N) solve.
     """
-    phi, s = _homogeneous_column(onsite, sigma_left, sigma_right, hopping)
-    return phi[0] / s, 1.0 / s
+    phi_0, s = _homogeneous_column(onsite, sigma_left, sigma_right, hopping, keep_column=False)
+    return phi_0 / s, 1.0 / s
 
 
 @corner_green.defjvp

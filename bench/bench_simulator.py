@@ -1,0 +1,118 @@
+#!/usr/bin/env python
+"""Benchmarks of the differentiable simulator (issue #3). Prints times and ratios measured
+in this one run (machines are noisy: compare ratios, not absolute times across runs).
+
+    python bench/bench_simulator.py [--repeats R] [--json out.json]
+
+Measures, after compilation unless stated:
+  * T sweep, N = 100, 100 energies — the production path (transmission_many: O(N)
+    recurrence + custom JVP) and the general Thomas solve of ψ (solve_qtbm's path);
+  * full I–V (25 biases × 100 energies, paper defaults): forward, forward + gradient, ratio;
+  * transmission at N = 10², 10³, 10⁴ (100 energies) and the ratio t(10⁴)/t(10²);
+  * a dense-matrix solve of the same QTBM system as baseline (N = 10², 10³);
+  * wall time of 1000 design iterations including compilation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import diffsim_jax as ds
+from diffsim_jax.current import iv_curve_unchecked
+from diffsim_jax.paper_devices import modified_params, original_params
+from diffsim_jax.qtbm import _assemble, _solve_many, transmission_many
+
+jax.config.update("jax_enable_x64", True)
+
+
+def timeit(fn, *args, repeats=30):
+    """Median wall time (s) of fn(*args) after one warm-up (compilation) call."""
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+@jax.jit
+def dense_transmission(potential, energies, length, m_eff):
+    """Baseline: the same SPEC §3 system assembled as a dense N×N matrix, LU-solved per energy."""
+
+    def one(energy):
+        hopping, lam_l, lam_r, onsite = _assemble(potential, energy, length, m_eff)
+        n = potential.shape[0]
+        mat = jnp.diag(onsite.astype(jnp.complex128))
+        mat = mat - hopping * (jnp.eye(n, k=1) + jnp.eye(n, k=-1))
+        mat = mat.at[0, 0].add(-hopping * lam_l).at[-1, -1].add(-hopping * lam_r)
+        rhs = jnp.zeros((n,), jnp.complex128).at[0].set(1.0)
+        g = jnp.linalg.solve(mat, rhs)
+        return 4.0 * hopping**2 * lam_l.imag * lam_r.imag * jnp.abs(g[-1]) ** 2
+
+    return jax.vmap(one)(energies)
+
+
+def potential_on(n):
+    cfg = ds.DeviceConfig(n_points=n)
+    return ds.potential(original_params(), 0.2, cfg)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--json", help="also write the numbers to this JSON file")
+    args = parser.parse_args(argv)
+    r = args.repeats
+    out = {"jax": jax.__version__, "devices": str(jax.devices())}
+    energies = jnp.linspace(0.001, 0.2, 100)
+    L, m = 20.0, 0.067
+
+    # T sweep at N = 100
+    u100 = potential_on(100)
+    out["t_sweep_N100_E100_ms"] = 1e3 * timeit(transmission_many, u100, energies, L, m, repeats=r)
+    out["t_sweep_thomas_psi_N100_E100_ms"] = 1e3 * timeit(_solve_many, u100, energies, L, m, repeats=r)
+
+    # full I–V, paper defaults
+    cfg = ds.DeviceConfig()
+    biases = jnp.asarray(ds.default_biases())
+    target = iv_curve_unchecked(modified_params(), biases, cfg)
+    p0 = original_params()
+    fwd = jax.jit(lambda p: iv_curve_unchecked(p, biases, cfg))
+    grad = jax.jit(jax.value_and_grad(lambda p: jnp.mean((iv_curve_unchecked(p, biases, cfg) - target) ** 2)))
+    out["iv_forward_ms"] = 1e3 * timeit(fwd, p0, repeats=r)
+    out["iv_value_and_grad_ms"] = 1e3 * timeit(grad, p0, repeats=r)
+    out["iv_grad_over_forward"] = out["iv_value_and_grad_ms"] / out["iv_forward_ms"]
+
+    # scaling with N
+    for n in (100, 1000, 10000):
+        out[f"t_N{n}_ms"] = 1e3 * timeit(transmission_many, potential_on(n), energies, L, m, repeats=max(5, r // 3))
+    out["t_N10000_over_N100"] = out["t_N10000_ms"] / out["t_N100_ms"]
+    for n in (100, 1000):
+        e = energies if n == 100 else energies[:10]  # dense N=1000 × 100 energies would need 1.6 GB
+        per_e = timeit(dense_transmission, potential_on(n), e, L, m, repeats=max(3, r // 5)) / e.size
+        out[f"dense_N{n}_ms_per_100E"] = 1e3 * per_e * 100
+        out[f"dense_over_recurrence_N{n}"] = out[f"dense_N{n}_ms_per_100E"] / out[f"t_N{n}_ms"]
+
+    # 1000 design iterations, including compilation
+    t0 = time.perf_counter()
+    res = ds.design(np.asarray(biases), np.asarray(target), p0, cfg, iterations=1000, progress=False)
+    out["design_1000_iterations_s"] = time.perf_counter() - t0
+    out["design_rms_percent_of_peak"] = res.rms_percent_of_peak
+
+    width = max(len(k) for k in out)
+    for k, v in out.items():
+        print(f"{k:<{width}}  {v:.4g}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
