@@ -66,7 +66,7 @@ def bias_list(text: str) -> np.ndarray:
             start, stop, n = float(start), float(stop), int(count)
             if n < 1:
                 raise ValueError
-            biases = np.linspace(start, stop, n)
+            biases = np.round(np.linspace(start, stop, n), 12)  # 0.1, not 0.09999999999999999
         else:
             biases = np.array([float(v) for v in text.split(",")])
     except ValueError:
