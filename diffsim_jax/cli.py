@@ -88,7 +88,8 @@ def add_command(sub, name: str, func, summary: str, description: str, example: s
         name,
         help=summary,
         description=description,
-        epilog=f"example:\n  {example}\n\nExit status 2 with one line on stderr for bad input; nothing is written then.",
+        epilog=f"example:\n  {example}\n\n"
+        "Exit status 2 with one line on stderr for bad input; nothing is written then.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(func=func)
@@ -158,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         "J/2, the Fermi level's logit by J; default 0: start exactly at --init",
     )
     d.add_argument(
-        "--out", default="result.json", metavar="JSON", help="where to write the design result (JSON); default %(default)s"
+        "--out", default="result.json", metavar="JSON",
+        help="where to write the design result (JSON); default %(default)s",
     )
     add_plot_option(d, "target and fitted I-V")
     d.add_argument("--quiet", action="store_true", help="no progress bar and no summary on stdout")
@@ -300,7 +302,7 @@ def _stage_plot(out, path, fmt, **kwargs) -> None:
 # --------------------------------------------------------------------------------------
 # Commands
 # --------------------------------------------------------------------------------------
-def design_document(result, data, args, start, argv: list[str]) -> dict:
+def design_document(result, data, args, start, target_sha256: str, argv: list[str]) -> dict:
     """The JSON result of ``qtbm design`` (documented in docs/cli.md)."""
     import dataclasses
 
@@ -328,7 +330,7 @@ def design_document(result, data, args, start, argv: list[str]) -> dict:
         "seed": args.seed,
         "jitter": args.jitter,
         "init": args.init,
-        "target": {"file": args.target, "sha256": _sha256(args.target), "n_points": data.n_points},
+        "target": {"file": args.target, "sha256": target_sha256, "n_points": data.n_points},
         "currents": {
             "bias_V": [float(v) for v in data.biases],
             "target_uA": [float(v) for v in data.currents],
@@ -346,6 +348,7 @@ def cmd_design(args, argv: list[str]) -> int:
 
     formats = check_outputs({"--out": args.out, "--plot": args.plot}, [args.target, args.init])
     data = read_iv_csv(args.target)
+    target_sha256 = _sha256(args.target)
     if args.init:
         init = read_params_json(args.init)
         p0, cfg = init.params, init.config
@@ -356,7 +359,7 @@ def cmd_design(args, argv: list[str]) -> int:
     result = design(
         data.biases, data.currents, start, cfg, args.iterations, design_config=dcfg, progress=not args.quiet
     )
-    doc = design_document(result, data, args, start, argv)
+    doc = design_document(result, data, args, start, target_sha256, argv)
     with StagedOutputs() as out:
         out.stage_text(args.out, json_text(doc))
         if args.plot:
@@ -373,8 +376,8 @@ def cmd_design(args, argv: list[str]) -> int:
             f"{PROG} design: fitted {data.n_points} points of {args.target} in {fit['iterations']} iterations "
             f"({result.seconds:.1f} s)\n"
             f"  RMS error {fit['rms_percent_of_peak']:.3g} % of peak ({np.max(np.abs(data.currents)):.4g} µA), "
-            f"max error {fit['max_abs_error_uA']:.3g} µA; best loss {fit['best_loss']:.3g} at iteration "
-            f"{fit['best_iteration']}",
+            f"max error {fit['max_abs_error_uA']:.3g} µA; "
+            f"best loss {result.loss_history[result.best_iteration]:.3g} at iteration {fit['best_iteration']}",
             *_params_lines(result.params),
             f"  wrote {', '.join(written)}",
             sep="\n",

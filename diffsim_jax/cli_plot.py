@@ -65,7 +65,8 @@ def plot_iv_and_potential(
             ax_u.plot(x, np.asarray(potential(initial_params, 0.0, cfg)), "--", color="0.55", label="start, V = 0")
         ax_u.plot(x, np.asarray(potential(params, 0.0, cfg)), color="C1", label="design, V = 0")
         if v_max > 0:
-            ax_u.plot(x, np.asarray(potential(params, v_max, cfg)), color="C3", alpha=0.7, label=f"design, V = {v_max:g} V")
+            u_max = np.asarray(potential(params, v_max, cfg))
+            ax_u.plot(x, u_max, color="C3", alpha=0.7, label=f"design, V = {v_max:g} V")
         ax_u.axhline(float(params.fermi_level), color="C2", lw=1, ls=":", label="Fermi level $E_F$")
         ax_u.set_xlabel("position x (nm)")
         ax_u.set_ylabel("potential U (eV)")

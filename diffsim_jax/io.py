@@ -96,7 +96,9 @@ def _parse_number(path: str, row: int, column: str, cell: str, unit: str) -> flo
     except ValueError:
         raise InputError(f"{path} row {row}: {column} is not a number ({cell!r})") from None
     if not math.isfinite(value):
-        raise InputError(f"{path} row {row}: {column} is not finite ({cell!r}); every value must be a finite number of {unit}")
+        raise InputError(
+            f"{path} row {row}: {column} is not finite ({cell!r}); every value must be a finite number of {unit}"
+        )
     return value
 
 
@@ -195,7 +197,9 @@ def params_from_mapping(path: str, block, cfg: DeviceConfig, prefix: str = "") -
     for key in ("heights_eV", "centers_nm", "widths_nm"):
         value, unit = block[key], PARAM_FIELDS[key]
         if not isinstance(value, list) or not value:
-            raise InputError(f"{path}: field {prefix}{key} must be a non-empty list of numbers of {unit}, one per barrier")
+            raise InputError(
+                f"{path}: field {prefix}{key} must be a non-empty list of numbers of {unit}, one per barrier"
+            )
         lists[key] = [_number(path, f"{prefix}{key}[{i}]", v, unit) for i, v in enumerate(value)]
     lengths = {k: len(v) for k, v in lists.items()}
     if len(set(lengths.values())) != 1:
@@ -208,7 +212,9 @@ def params_from_mapping(path: str, block, cfg: DeviceConfig, prefix: str = "") -
             raise InputError(f"{path}: field {prefix}widths_nm[{i}] must be > 0 nm, got {w:g}")
     for i, c in enumerate(lists["centers_nm"]):
         if not 0 <= c <= cfg.length_nm:
-            raise InputError(f"{path}: field {prefix}centers_nm[{i}] = {c:g} nm lies outside the device [0, {cfg.length_nm:g}] nm")
+            raise InputError(
+                f"{path}: field {prefix}centers_nm[{i}] = {c:g} nm lies outside the device [0, {cfg.length_nm:g}] nm"
+            )
     ef = _number(path, f"{prefix}fermi_level_eV", block["fermi_level_eV"], "eV")
     e_max = cfg.energy_window_eV[1]
     if not 0 < ef < e_max:

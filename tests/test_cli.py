@@ -94,7 +94,9 @@ def test_design_round_trip_reproduces_iv_within_2_percent_of_peak(round_trip):
 
 def test_simulate_reproduces_the_fitted_currents(round_trip, capsys):
     d, res = round_trip["dir"], round_trip["result"]
-    code, out, _ = run(capsys, "simulate", "--params", d / "result.json", "--csv", d / "sim.csv", "--plot", d / "sim.png")
+    code, out, _ = run(
+        capsys, "simulate", "--params", d / "result.json", "--csv", d / "sim.csv", "--plot", d / "sim.png"
+    )
     assert code == 0 and "wrote" in out
     sim = read_iv_csv(str(d / "sim.csv"))  # the CSV simulate writes is valid design input
     np.testing.assert_array_equal(sim.biases, res["currents"]["bias_V"])  # biases default to the result's
@@ -145,8 +147,8 @@ def test_help_explains_every_option_with_units(capsys, command, options):
     assert code == 0
     for option in options:
         assert option in out
-    for unit in ("(V)", "(µA)", "(eV)", "(nm)"):
-        assert unit in out or unit.strip("()") + " " in out
+    for unit in (" V", "µA", "eV", "nm"):
+        assert unit in out
 
 
 def test_module_entry_point_help():
@@ -188,7 +190,8 @@ def test_design_rejects_bad_csv(tmp_path, capsys, case):
     (tmp_path / "result.json").write_text(GOOD)
     before = sorted(os.listdir(tmp_path))
     code, _, err = run(
-        capsys, "design", "--target", tmp_path / "iv.csv", "--out", tmp_path / "result.json", "--plot", tmp_path / "r.png"
+        capsys, "design", "--target", tmp_path / "iv.csv", "--out", tmp_path / "result.json",
+        "--plot", tmp_path / "r.png",
     )
     assert_one_line_error(code, err, *fragments)
     assert (tmp_path / "result.json").read_text() == GOOD  # a good output is never overwritten
@@ -232,7 +235,9 @@ BAD_PARAMS = {
     "NaN": (edited().replace("0.3,", "NaN,", 1), ["p.json", "field heights_eV[0] is not finite"]),
     "Infinity": (edited().replace("0.1}", "Infinity}"), ["p.json", "field fermi_level_eV is not finite"]),
     "centre outside device": (edited(centers_nm=[7.4, 25.0]), ["p.json", "field centers_nm[1] = 25 nm lies outside"]),
-    "bad config value": (json.dumps(dict(VALID, config={"length_nm": -20})), ["p.json", "field config.length_nm must be"]),
+    "bad config value": (
+        json.dumps(dict(VALID, config={"length_nm": -20})), ["p.json", "field config.length_nm must be"]
+    ),
     "unknown config field": (json.dumps(dict(VALID, config={"lenght_nm": 20})), ["p.json", "config.lenght_nm"]),
     "bad result params block": (json.dumps({"params": [1, 2]}), ["p.json", "params must be a JSON object"]),
 }
