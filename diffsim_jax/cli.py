@@ -206,15 +206,15 @@ def check_outputs(outputs: dict[str, str | None], inputs: list[str]) -> dict[str
     """
     from .io import InputError, check_output_path
 
-    given = {opt: path for opt, path in outputs.items() if path}
+    given = [(opt, path) for opt, path in outputs.items() if path]
     formats = {}
-    for opt, path in given.items():
+    for k, (opt, path) in enumerate(given):
         check_output_path(path, opt)
         for src in inputs:
             if src and _same_file(path, src):
                 raise InputError(f"{opt} {path}: would overwrite the input file {src}")
-        for other, other_path in given.items():
-            if other < opt and _same_file(path, other_path):
+        for other, other_path in given[:k]:
+            if _same_file(path, other_path):
                 raise InputError(f"{opt} {path}: same file as {other}")
         if opt == "--plot":
             from .cli_plot import supported_formats

@@ -19,9 +19,13 @@ import numpy as np  # noqa: E402
 from .device import BarrierParams, DeviceConfig, potential  # noqa: E402
 
 
+#: Image formats that need nothing beyond matplotlib and Pillow (not pgf: it needs LaTeX).
+IMAGE_FORMATS = {"png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp"}
+
+
 def supported_formats() -> set[str]:
     """File extensions (without the dot) that :func:`plot_iv_and_potential` can write."""
-    return set(FigureCanvasAgg.get_supported_filetypes())
+    return IMAGE_FORMATS & set(FigureCanvasAgg.get_supported_filetypes())
 
 
 def plot_iv_and_potential(
