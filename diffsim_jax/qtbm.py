@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from . import validation as val
 from .constants import DEFAULT_M_EFF, kinetic_prefactor
@@ -142,84 +143,117 @@ def solve_tridiagonal(diag, off, rhs):
 
 
 # --------------------------------------------------------------------------------------
-# Fast path for T and R: two corner elements of the Green's function
+# Fast path for T: the corner element G_{N−1,0} of the Green's function
 # --------------------------------------------------------------------------------------
-def _homogeneous_column(onsite, sigma_first, sigma_last, hopping, keep_column=True):
-    """Solve rows N−1 … 1 of A φ = s·e₀ from the right with φ_{N−1} = 1 (no division).
+def _three_term(coefs, first, second, reverse, keep):
+    """Run x_next = coef·x_cur − x_prev over ``coefs`` (real) from the pair (first, second).
 
-    A = tridiag(−t, onsite_j, −t) + Σ_first·e₀e₀ᵀ + Σ_last·e_{N−1}e_{N−1}ᵀ with real
-    ``onsite`` (SPEC §3). Row N−1 gives φ_{N−2} = (onsite_{N−1} + Σ_last)/t and row j
-    (1 ≤ j ≤ N−2) gives φ_{j−1} = (onsite_j/t)·φ_j − φ_{j+1}. Row 0 then yields the scale
-    s = (onsite_0 + Σ_first)·φ_0 − t·φ_1, so that A⁻¹e₀ = φ/s.
-
-    This is the transfer-matrix recurrence, run from the transmitted side where it is
-    stable (the physical solution is the one that grows along the recurrence through
-    evanescent regions). Its coefficients are real, so the real and imaginary parts of φ
-    are carried as a real (2,)-vector: two real multiply-adds per site.
-
-    Returns (φ as complex (N,), s), or (φ₀, s) when ``keep_column`` is False: the value
-    of T needs only the ends, and not storing the column keeps the memory traffic O(1)
-    per energy, which matters at large N.
+    x is complex, carried as a real (2,)-vector (Re, Im): the coefficients of the QTBM
+    recurrence are real, so each step is two real multiply-adds. Returns the final pair
+    (x_last, x_before_last) and, if ``keep``, the stacked new values (len(coefs), 2).
     """
-    start = (onsite[-1] + sigma_last) / hopping
-    phi_last = jnp.array([1.0, 0.0], dtype=onsite.dtype)
-    phi_prev = jnp.stack([start.real, start.imag])
 
     def step(carry, coef):
-        phi_j, phi_next = carry
-        phi_before = coef * phi_j - phi_next
-        return (phi_before, phi_j), (phi_before if keep_column else None)
+        cur, prev = carry
+        new = coef * cur - prev
+        return (new, cur), (new if keep else None)
 
-    (phi_0, phi_1), interior = lax.scan(
-        step, (phi_prev, phi_last), onsite[1:-1] / hopping, reverse=True, unroll=_UNROLL
-    )
-    phi_0c, phi_1c = lax.complex(phi_0[0], phi_0[1]), lax.complex(phi_1[0], phi_1[1])
-    scale = (onsite[0] + sigma_first) * phi_0c - hopping * phi_1c
-    if not keep_column:
-        return phi_0c, scale
-    phi = lax.complex(
-        jnp.concatenate([interior[:, 0], phi_prev[:1], phi_last[:1]]),
-        jnp.concatenate([interior[:, 1], phi_prev[1:], phi_last[1:]]),
-    )
-    return phi, scale
+    return lax.scan(step, (second, first), coefs, reverse=reverse, unroll=_UNROLL[keep])
 
 
-_UNROLL = 4  # lax.scan unroll factor of the recurrence; see bench/bench_simulator.py
+def _pair(z):
+    return jnp.stack([jnp.real(z), jnp.imag(z)])
+
+
+def _columns(onsite, sigma_left, sigma_right, hopping, keep):
+    """Homogeneous solutions of the QTBM recurrence (SPEC §3), both division-free, O(N).
+
+    A = tridiag(−t, onsite_j, −t) + Σ_L e₀e₀ᵀ + Σ_R e_{N−1}e_{N−1}ᵀ with real ``onsite``.
+
+    * φ solves rows N−1 … 1 of A φ = s·e₀ with φ_{N−1} = 1: row N−1 gives
+      φ_{N−2} = (onsite_{N−1} + Σ_R)/t and row j gives φ_{j−1} = (onsite_j/t)·φ_j − φ_{j+1}.
+      Row 0 then yields s = (onsite_0 + Σ_L)·φ_0 − t·φ_1, and A⁻¹e₀ = φ/s. This is the
+      transfer-matrix recurrence, run from the transmitted side where it is stable (the
+      physical solution is the one that grows along it through evanescent regions).
+    * χ solves rows 0 … N−2 with χ_0 = 1, from the left: χ_1 = (onsite_0 + Σ_L)/t and
+      χ_{j+1} = (onsite_j/t)·χ_j − χ_{j−1}. A⁻¹e_{N−1} = χ/s with the same s, because
+      G_{0,N−1} = G_{N−1,0} (A is symmetric).
+
+    With ``keep=False`` returns s only: the value of T needs no more, and not storing the
+    column keeps memory traffic O(1) per energy. With ``keep=True`` returns (w, s) with
+    w_j = χ_j·φ_j as a real (N, 2) array (Re, Im): everything the JVP needs. φ is stored
+    by the first pass and consumed by the χ pass, which emits w directly (χ itself is
+    never stored).
+    """
+    coefs = onsite[1:-1] / hopping  # coefs[k] = onsite_{k+1}/t
+    one = jnp.array([1.0, 0.0], dtype=onsite.dtype)
+    phi_n2 = _pair((onsite[-1] + sigma_right) / hopping)
+    (phi_0, phi_1), phi_inner = _three_term(coefs, one, phi_n2, reverse=True, keep=keep)  # φ_0 … φ_{N−3}
+    scale = (onsite[0] + sigma_left) * lax.complex(phi_0[0], phi_0[1]) - hopping * lax.complex(phi_1[0], phi_1[1])
+    if not keep:
+        return scale
+
+    def chi_step(carry, x):
+        chi_k, chi_k1 = carry
+        coef, phi_k = x
+        return (chi_k1, coef * chi_k1 - chi_k), _cmul(chi_k, phi_k)
+
+    chi_1 = _pair((onsite[0] + sigma_left) / hopping)
+    (chi_n2, chi_n1), w_inner = lax.scan(chi_step, (one, chi_1), (coefs, phi_inner), unroll=_UNROLL[True])
+    w = jnp.concatenate([w_inner, _cmul(chi_n2, phi_n2)[None], chi_n1[None]])  # w_{N−1} = χ_{N−1}·1
+    return w, scale
+
+
+def _cmul(a, b):
+    """Product of complex numbers stored as real (..., 2) arrays."""
+    return jnp.stack([a[..., 0] * b[..., 0] - a[..., 1] * b[..., 1], a[..., 0] * b[..., 1] + a[..., 1] * b[..., 0]], -1)
+
+
+#: lax.scan unroll factors of the recurrences, for the value-only pass (False) and for the
+#: passes that store the columns for the JVP (True). Measured with bench/bench_simulator.py:
+#: unrolling speeds up the value pass and slows down the stacking passes on CPU.
+_UNROLL = {False: 4, True: 1}
 
 
 @jax.custom_jvp
-def corner_green(onsite, sigma_left, sigma_right, hopping):
-    """(G_00, G_{N−1,0}) of G = A⁻¹, A = tridiag(−t, onsite, −t) + Σ_L e₀e₀ᵀ + Σ_R e_{N−1}e_{N−1}ᵀ.
+def green_last_first(onsite, sigma_left, sigma_right, hopping):
+    """G_{N−1,0} = (A⁻¹)_{N−1,0} for A = tridiag(−t, onsite, −t) + Σ_L e₀e₀ᵀ + Σ_R e_{N−1}e_{N−1}ᵀ.
 
-    One O(N) division-free recurrence (:func:`_homogeneous_column`). Differentiable in
-    every argument, in forward and reverse mode, through a custom JVP: with g = A⁻¹e₀ and
-    h = A⁻¹e_{N−1} (a second recurrence, from the left), dG_{a0} = −(G·dA·G)_{a0} is
-    linear in the tangent, so reverse mode costs exactly one more O(N) solve.
+    One O(N) division-free recurrence (:func:`_columns`). Differentiable in every
+    argument, in forward and reverse mode, through a custom JVP. With g = A⁻¹e₀ = φ/s,
+    h = A⁻¹e_{N−1} = χ/s and w_j = χ_j φ_j,
+
+        dG_{N−1,0} = −hᵀ·dA·g = −(1/s²)·[Σ_j w_j d(onsite_j) + w_0 dΣ_L + w_{N−1} dΣ_R − dt·S],
+        S = Σ_j (χ_j φ_{j+1} + χ_{j+1} φ_j) = (Σ_j A_jj w_j − s)/t,
+
+    where the closed form of S follows from φ_{j+1} + φ_{j−1} = (onsite_j/t)·φ_j and the
+    two boundary rows. The JVP is linear in the tangents, so reverse mode costs exactly
+    one more O(N) recurrence (χ) and no stored elimination tape.
     """
-    phi_0, s = _homogeneous_column(onsite, sigma_left, sigma_right, hopping, keep_column=False)
-    return phi_0 / s, 1.0 / s
+    return 1.0 / _columns(onsite, sigma_left, sigma_right, hopping, keep=False)
 
 
-@corner_green.defjvp
-def _corner_green_jvp(primals, tangents):
+def _green_last_first_jvp(primals, tangents):
     onsite, sigma_left, sigma_right, hopping = primals
     d_onsite, d_sigma_left, d_sigma_right, d_hopping = tangents
-    phi, s = _homogeneous_column(onsite, sigma_left, sigma_right, hopping)
-    g = phi / s  # A⁻¹ e₀
-    # A⁻¹ e_{N−1}: the same recurrence on the mirrored matrix. Its scale equals s because
-    # G_{0,N−1} = G_{N−1,0} (A is symmetric).
-    h = _homogeneous_column(onsite[::-1], sigma_right, sigma_left, hopping)[0][::-1] / s
+    w, scale = _columns(onsite, sigma_left, sigma_right, hopping, keep=True)
+    w0, wn = lax.complex(w[0, 0], w[0, 1]), lax.complex(w[-1, 0], w[-1, 1])
+    zero = jnp.zeros((), onsite.dtype)
+    acc = lax.complex(zero, zero)
+    if not isinstance(d_onsite, SymbolicZero):
+        acc = acc + lax.complex(w[:, 0] @ d_onsite, w[:, 1] @ d_onsite)  # real arithmetic on (N,)
+    if not isinstance(d_sigma_left, SymbolicZero):
+        acc = acc + w0 * d_sigma_left
+    if not isinstance(d_sigma_right, SymbolicZero):
+        acc = acc + wn * d_sigma_right
+    if not isinstance(d_hopping, SymbolicZero):
+        diag_w = lax.complex(w[:, 0] @ onsite, w[:, 1] @ onsite) + sigma_left * w0 + sigma_right * wn
+        acc = acc - d_hopping * (diag_w - scale) / hopping
+    inv_scale = 1.0 / scale
+    return inv_scale, -(inv_scale * inv_scale) * acc
 
-    def d_green(col):
-        # −colᵀ·dA·g with dA = diag(d_onsite) + dΣ_L e₀e₀ᵀ + dΣ_R e_{N−1}e_{N−1}ᵀ − dt·(off-diagonals)
-        return -(
-            jnp.sum(col * d_onsite * g)
-            + col[0] * d_sigma_left * g[0]
-            + col[-1] * d_sigma_right * g[-1]
-            - d_hopping * jnp.sum(col[:-1] * g[1:] + col[1:] * g[:-1])
-        )
 
-    return (g[0], g[-1]), (d_green(g), d_green(h))
+green_last_first.defjvp(_green_last_first_jvp, symbolic_zeros=True)
 
 
 class QTBMSolution(NamedTuple):
@@ -256,7 +290,7 @@ def _fisher_lee(hopping, lam_l, lam_r, g_last):
 
 
 def transmission_single(potential, energy, length, m_eff):
-    """T at one energy (SPEC §3) through :func:`corner_green`; no validation, jit/vmap/grad-safe.
+    """T at one energy (SPEC §3) through :func:`green_last_first`; no validation, jit/vmap/grad-safe.
 
     T = 0 unless both leads propagate. In that case the solve is given absorbing
     self-energies −i·t instead (the "double where"): A is then always invertible, so no
@@ -270,7 +304,7 @@ def transmission_single(potential, energy, length, m_eff):
     absorbing = -1j * hopping
     sigma_l = jnp.where(both, -hopping * lam_l, absorbing)
     sigma_r = jnp.where(both, -hopping * lam_r, absorbing)
-    _, g_last = corner_green(onsite, sigma_l, sigma_r, hopping)
+    g_last = green_last_first(onsite, sigma_l, sigma_r, hopping)
     return jnp.where(both, _fisher_lee(hopping, lam_l, lam_r, g_last), 0.0)
 
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import diffsim_jax as ds
-from diffsim_jax.qtbm import _thomas, corner_green
+from diffsim_jax.qtbm import _thomas, green_last_first
 
 C = ds.kinetic_prefactor(0.067)
 
@@ -105,7 +105,7 @@ def test_thomas_solver_against_numpy():
     np.testing.assert_allclose(_thomas(jnp.array(diag), jnp.array(off), jnp.array(rhs)), np.linalg.solve(mat, rhs), rtol=1e-12)
 
 
-def test_corner_green_against_inverse_and_its_gradient():
+def test_green_last_first_against_inverse_and_its_gradient():
     rng = np.random.default_rng(2)
     n, t = 40, 1.3
     onsite = rng.normal(size=n) + 2.0
@@ -114,20 +114,26 @@ def test_corner_green_against_inverse_and_its_gradient():
     diag[0] += sl
     diag[-1] += sr
     inv = np.linalg.inv(np.diag(diag) + np.diag(-t * np.ones(n - 1), 1) + np.diag(-t * np.ones(n - 1), -1))
-    g00, gn0 = corner_green(jnp.array(onsite), sl, sr, t)
-    np.testing.assert_allclose([g00, gn0], [inv[0, 0], inv[-1, 0]], rtol=1e-12)
+    np.testing.assert_allclose(green_last_first(jnp.array(onsite), sl, sr, t), inv[-1, 0], rtol=1e-12)
 
-    def f(onsite, t):
-        return jnp.abs(corner_green(onsite, sl, sr, t)[1]) ** 2
+    def f(onsite, sl, sr, t):
+        return jnp.abs(green_last_first(onsite, sl, sr, t)) ** 2
 
-    g_on, g_t = jax.grad(f, argnums=(0, 1))(jnp.array(onsite), t)
+    g_on, g_sl, g_sr, g_t = jax.grad(f, argnums=(0, 1, 2, 3))(jnp.array(onsite), sl, sr, t)
     h = 1e-6
     for j in (0, 7, n - 1):
         e = np.zeros(n)
         e[j] = h
-        fd = (f(onsite + e, t) - f(onsite - e, t)) / (2 * h)
+        fd = (f(onsite + e, sl, sr, t) - f(onsite - e, sl, sr, t)) / (2 * h)
         np.testing.assert_allclose(g_on[j], fd, rtol=1e-6)
-    np.testing.assert_allclose(g_t, (f(onsite, t + h) - f(onsite, t - h)) / (2 * h), rtol=1e-6)
+    np.testing.assert_allclose(g_t, (f(onsite, sl, sr, t + h) - f(onsite, sl, sr, t - h)) / (2 * h), rtol=1e-6)
+    # complex inputs: JAX returns the conjugate-convention gradient ∂f/∂Re − i·∂f/∂Im
+    for g, bump in ((g_sl, lambda d: (sl + d, sr)), (g_sr, lambda d: (sl, sr + d))):
+        for unit, part in ((1.0, np.real), (1j, lambda z: -np.imag(z))):
+            fd = (f(onsite, *bump(unit * h), t) - f(onsite, *bump(-unit * h), t)) / (2 * h)
+            np.testing.assert_allclose(part(g), fd, rtol=1e-6)
+    # forward mode agrees with reverse mode
+    np.testing.assert_allclose(jax.jacfwd(f)(jnp.array(onsite), sl, sr, t), g_on, rtol=1e-10)
 
 
 @settings(max_examples=40, deadline=None)
