@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import validation as val
-from .constants import CURRENT_UA_PER_EV
+from .constants import CURRENT_UA_PER_EV, kinetic_prefactor
 from .device import BarrierParams, DeviceConfig, as_params, check_config, potential_unchecked
 from .qtbm import transmission_single
 
@@ -98,7 +98,8 @@ _current_jit = jax.jit(current_unchecked, static_argnums=2)
 _iv_curve_jit = jax.jit(iv_curve_unchecked, static_argnums=2)
 
 
-def _validate(params, biases, cfg, ndims, name):
+def validate_iv_inputs(params, biases, cfg, ndims=(1,), name="biases"):
+    """Validate (params, biases, cfg) for the current functions; returns converted values."""
     cfg = check_config(cfg)
     params = as_params(params)
     val.check_ndim(name, biases, ndims)
@@ -106,24 +107,34 @@ def _validate(params, biases, cfg, ndims, name):
     val.check_nonnegative(name, biases)
     if val.is_concrete(params.fermi_level):
         ef = float(params.fermi_level)
-        e0, e1 = cfg.energy_window_eV
+        e1 = cfg.energy_window_eV[1]
         if cfg.quadrature == "hermite" and ef > e1:
             raise ValueError(
                 f"params.fermi_level = {ef:.4g} eV lies above the tabulated energy window "
                 f"cfg.energy_window_eV = {cfg.energy_window_eV}; widen the window"
+            )
+        # SPEC §3: every energy must lie below the lattice band top of the right lead,
+        # U_R + 4t = −V + 4t; beyond it the discrete model does not apply.
+        e_top = e1 if cfg.quadrature == "hermite" else ef
+        v_max = 4.0 * kinetic_prefactor(cfg.m_eff) / cfg.grid_spacing_nm**2 - e_top
+        if val.is_concrete(biases) and np.max(biases, initial=0.0) > v_max:
+            raise ValueError(
+                f"{name} up to {np.max(biases):.4g} V exceed the range of the lattice model: energies "
+                f"up to {e_top:.4g} eV must stay below the right lead's band top 4t − V, so V ≤ {v_max:.4g} V "
+                f"with N = {cfg.n_points} over {cfg.length_nm} nm (are the biases in volts?)"
             )
     return params, jnp.asarray(biases, jnp.float64), cfg
 
 
 def current(params: BarrierParams, bias, cfg: DeviceConfig = DeviceConfig()):
     """0 K current I(V; θ) in µA at one bias ``bias`` (V, ≥ 0) (SPEC §5, §8). I(0) = 0."""
-    params, bias, cfg = _validate(params, bias, cfg, (0,), "bias")
+    params, bias, cfg = validate_iv_inputs(params, bias, cfg, (0,), "bias")
     return _current_jit(params, bias, cfg)
 
 
 def iv_curve(params: BarrierParams, biases, cfg: DeviceConfig = DeviceConfig()):
     """I–V curve: currents in µA, shape (K,), at the 1-D array ``biases`` (V, each ≥ 0) (SPEC §8)."""
-    params, biases, cfg = _validate(params, biases, cfg, (1,), "biases")
+    params, biases, cfg = validate_iv_inputs(params, biases, cfg)
     return _iv_curve_jit(params, biases, cfg)
 
 

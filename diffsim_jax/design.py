@@ -34,8 +34,8 @@ import optax
 from tqdm.auto import tqdm
 
 from . import validation as val
-from .current import iv_curve_unchecked
-from .device import BarrierParams, DeviceConfig, as_params, check_config
+from .current import iv_curve_unchecked, validate_iv_inputs
+from .device import BarrierParams, DeviceConfig
 
 jax.config.update("jax_enable_x64", True)
 
@@ -146,10 +146,9 @@ def make_loss(biases, target_currents, cfg: DeviceConfig, penalty_weight: float)
 
 
 def _validate_design_inputs(biases, target_currents, init_params, cfg):
-    cfg = check_config(cfg)
-    val.check_ndim("biases", biases, (1,))
+    p0, biases, cfg = validate_iv_inputs(init_params, biases, cfg)
+    biases = np.asarray(biases, float)
     val.check_ndim("target_currents", target_currents, (1,))
-    biases = np.asarray(val.as_float_array("biases", biases), float)
     target = np.asarray(val.as_float_array("target_currents", target_currents), float)
     if biases.shape != target.shape:
         raise ValueError(
@@ -157,10 +156,8 @@ def _validate_design_inputs(biases, target_currents, init_params, cfg):
         )
     if biases.size < 1:
         raise ValueError("biases must contain at least one bias")
-    val.check_nonnegative("biases", biases)
     if not np.any(target != 0):
         raise ValueError("target_currents are all zero; there is nothing to fit")
-    p0 = as_params(init_params)
     e_max = cfg.energy_window_eV[1]
     if not float(p0.fermi_level) < e_max:
         raise ValueError(

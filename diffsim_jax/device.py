@@ -83,6 +83,11 @@ class DeviceConfig:
         """(x_a, x_b) in nm."""
         return (self.window_frac[0] * self.length_nm, self.window_frac[1] * self.length_nm)
 
+    @property
+    def grid_spacing_nm(self) -> float:
+        """a = L/(N−1) in nm."""
+        return self.length_nm / (self.n_points - 1)
+
     def grid_nm(self) -> jax.Array:
         """Grid positions x_j = j·L/(N−1) in nm (SPEC §3)."""
         return jnp.linspace(0.0, self.length_nm, self.n_points)

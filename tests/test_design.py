@@ -71,7 +71,9 @@ def test_design_never_returns_nan_and_keeps_best():
         (dict(biases=np.r_[BIASES[:-1], -0.1]), "biases must be >= 0"),
         (dict(biases=np.r_[BIASES[:-1], np.inf]), "biases contains NaN or inf"),
         (dict(init=params([0.3], [7.0], [-1.0], 0.1)), "params.widths must be > 0"),
-        (dict(init=params([0.3], [7.0], [1.0], 0.25)), "init_params.fermi_level"),
+        (dict(init=params([0.3], [7.0], [1.0], 0.25)), "fermi_level = 0.25 eV lies above the tabulated energy window"),
+        (dict(init=params([0.3], [7.0], [1.0], 0.2)), "init_params.fermi_level"),
+        (dict(biases=np.r_[BIASES[:-1], 80.0]), "exceed the range of the lattice model"),
         (dict(iterations=0), "iterations must be a positive integer"),
     ],
 )

@@ -57,6 +57,7 @@ def test_params_rejected(field, value, match):
         ([0.1, -0.2], "biases must be >= 0"),
         ([0.1, np.nan], "biases contains NaN or inf"),
         ([[0.1]], "biases must be 1-D"),
+        ([0.1, 100.0], "exceed the range of the lattice model"),  # e.g. mV passed as V
     ],
 )
 def test_biases_rejected(biases, match):
