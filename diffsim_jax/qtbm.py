@@ -21,11 +21,18 @@ for a propagating left lead, |b₀|² = 4t²(Im λ_L)², so
 The right-hand form needs no division and is exactly zero when either lead is
 evanescent (Im λ = 0 there), which is what SPEC §3 asks for.
 
-Linear algebra. Each solve is an O(N) Thomas elimination written as two ``lax.scan``
-passes. It is wrapped in ``lax.custom_linear_solve`` with ``symmetric=True`` (A is
-complex *symmetric*, Aᵀ = A), so reverse-mode differentiation costs exactly one more
-tridiagonal solve with the same matrix (the adjoint system), and forward mode works too;
-no tape of the elimination is stored and no dense N×N matrix is ever formed.
+Linear algebra — two O(N) solvers, no dense N×N matrix anywhere:
+
+* T (and everything built on it: currents, I–V curves, design) uses only the corner
+  element G_{N−1,0}, from a division-free transfer-matrix recurrence run from the
+  transmitted side (:func:`green_last_first`). Its custom JVP needs one more recurrence
+  from the other side, so reverse mode costs one extra O(N) solve and stores no tape.
+* The full wavefunction ψ (:func:`solve_qtbm`) comes from a Thomas elimination wrapped
+  in ``lax.custom_linear_solve(symmetric=True)`` (A is complex *symmetric*, Aᵀ = A):
+  reverse mode is one more solve with the same matrix, forward mode works too.
+
+The tests cross-check the two (T from the first, R = |ψ₀ − 1|² from the second, must
+add to 1) and both against a dense reference solve.
 """
 
 from __future__ import annotations
@@ -326,8 +333,10 @@ def qtbm_single(potential, energy, length, m_eff) -> QTBMSolution:
     b0 = hopping * (1.0 / lam_l - lam_l)  # = −2i·t·sin(k_L a) when propagating
     rhs = jnp.zeros((n,), jnp.complex128).at[0].set(b0)
     psi = solve_tridiagonal(diag, off, rhs)
-    g_last = solve_tridiagonal(diag, off, jnp.zeros((n,), jnp.complex128).at[0].set(1.0))[-1]
-    return QTBMSolution(psi, _fisher_lee(hopping, lam_l, lam_r, g_last), jnp.abs(psi[0] - 1.0) ** 2)
+    # T from the independent recurrence path (no division by Im λ_L, cheaper than a
+    # second Thomas solve); T + R = 1 then cross-checks the two solvers.
+    transmission = transmission_single(potential, energy, length, m_eff)
+    return QTBMSolution(psi, transmission, jnp.abs(psi[0] - 1.0) ** 2)
 
 
 @jax.jit
