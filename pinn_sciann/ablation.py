@@ -1,6 +1,7 @@
 """Command line for the convergence studies quoted in docs/pinn.md.
 
     python -m pinn_sciann.ablation --profile default --set ansatz=none --out /tmp/abl/none
+    python -m pinn_sciann.ablation --profile default --out figures/pinn --figures figures
 
 Trains one configuration (a profile with fields overridden by ``--set name=value``), saves
 the result (NPZ + JSON) and prints one JSON line with the figure-2 metrics, the wall time
@@ -34,8 +35,15 @@ def _parse_value(text: str):
 
 
 def forward_error(result) -> dict:
-    """Monitor values at the last check before the inverse stage started (U = bare ramp)."""
+    """Error of the forward problem (U known) at the end of the forward stages.
+
+    U = bare ramp: the monitor's PINN-vs-FD RMSE at the last check before the inverse stages.
+    U = reference potential (diagnostic): the PINN's T against T*, which is the FD T of U_ref.
+    """
     mon = result.monitor
+    if result.config.forward_potential == "reference":
+        return {"forward_rmse_pinn_vs_fd": fig2_metrics(result)["rmse_pinn_vs_target"],
+                "forward_seconds": float(result.train_seconds)}
     start = result.stage_starts.get("inverse", result.stage_starts.get("lbfgs"))
     if start is None or not np.size(mon.get("step", [])):
         return {}
@@ -52,6 +60,7 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="default", choices=PROFILES)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--out", default=None, help="directory for result.npz/result.json")
+    parser.add_argument("--figures", default=None, help="also draw figs 1-3 into this directory")
     parser.add_argument("--name", default="run")
     args = parser.parse_args(argv)
     overrides = {}
@@ -64,6 +73,10 @@ def main(argv=None) -> int:
     result = train_inverse(cfg, progress=True)
     if args.out:
         save_result(result, args.out)
+    if args.figures:
+        from .plotting import plot_figures  # noqa: PLC0415
+
+        plot_figures(result, args.figures)
     summary = {"name": args.name, "profile": args.profile, "overrides": {k: str(v) for k, v in overrides.items()}}
     summary.update(fig2_metrics(result))
     summary.update(forward_error(result))

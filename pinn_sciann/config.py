@@ -14,6 +14,7 @@ from typing import Any
 
 PROFILES = ("quick", "default", "paper")
 ANSATZES = ("none", "wkb")
+FORWARD_POTENTIALS = ("ramp", "reference")
 ACTIVATIONS = ("tanh", "sin", "sigmoid", "gelu", "swish")
 DTYPES = ("float32", "float64")
 
@@ -53,6 +54,9 @@ class PINNConfig:
       potential_scale_eV: U = ramp + x̂(1 − x̂)·potential_scale_eV·N_U(x̂).
 
     Training
+      forward_potential: U of the forward stages: "ramp" (the bare ramp, where the inverse
+        stages start) or "reference" (a diagnostic forward problem with the reference
+        potential known; only without inverse stages).
       learning_rate: Adam step (paper: 0.001).
       lr_decay: within each Adam stage the step decays exponentially from learning_rate to
         learning_rate·lr_decay (1: constant).
@@ -96,6 +100,7 @@ class PINNConfig:
     ansatz: str = "wkb"
     potential_scale_eV: float = 0.375
     # training
+    forward_potential: str = "ramp"
     learning_rate: float = 1e-3
     lr_decay: float = 0.1
     forward_steps: int = 1000
@@ -157,6 +162,15 @@ class PINNConfig:
             raise ValueError(f"PINNConfig.activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.ansatz not in ANSATZES:
             raise ValueError(f"PINNConfig.ansatz must be one of {ANSATZES}, got {self.ansatz!r}")
+        if self.forward_potential not in FORWARD_POTENTIALS:
+            raise ValueError(
+                f"PINNConfig.forward_potential must be one of {FORWARD_POTENTIALS}, got {self.forward_potential!r}"
+            )
+        if self.forward_potential == "reference" and self.inverse_steps + self.lbfgs_steps > 0:
+            raise ValueError(
+                "PINNConfig.forward_potential='reference' is a forward-only diagnostic: "
+                "set inverse_steps = lbfgs_steps = 0"
+            )
         if self.dtype not in DTYPES:
             raise ValueError(f"PINNConfig.dtype must be one of {DTYPES}, got {self.dtype!r}")
         # The FD confirmation grid must resolve the highest energy (SPEC §3: no energy above

@@ -88,6 +88,7 @@ class PINNModel:
         out.set_weights([np.zeros_like(w) for w in out.get_weights()])
         self.u_ramp = -v * xi
         self.u = self.u_ramp + (cfg.potential_scale_eV / es) * (xi * (1.0 - xi)) * self.net_u
+        self.u_fixed = self.u_ramp if cfg.forward_potential == "ramp" else self._reference_u(xi)
 
         # --- derivatives (first ones shared by the BCs and the second derivatives)
         self.dpsi_r = sn.diff(self.psi_r, xi)
@@ -97,6 +98,18 @@ class PINNModel:
         self.transmission = transmission(self.psi_r, self.psi_i, self.k_left, self.k_right)  # (11)
         self._eval_cache: dict = {}
         self._terms_cache: dict = {}
+
+    def _reference_u(self, xi):
+        """The reference potential of :mod:`pinn_sciann.targets` as a SciANN functional, in units of E_s
+        (only for the diagnostic forward problem ``forward_potential="reference"``)."""
+        sn, cfg = self.sn, self.cfg
+        c, w = cfg.ref_center_frac, cfg.ref_width_frac
+
+        def g(t):
+            return np.exp(-((t - c) ** 2) / (2.0 * w**2))
+
+        bump = sn.exp(((xi - c) ** 2) * (-1.0 / (2.0 * w**2))) - (g(0.0) * (1.0 - xi) + g(1.0) * xi)
+        return self.u_ramp + (cfg.ref_height_eV / cfg.energy_scale_eV) * bump
 
     # ------------------------------------------------------------------ loss terms
     def terms(self, u, with_target: bool) -> dict:
@@ -110,10 +123,11 @@ class PINNModel:
         return t
 
     def scimodel(self, inverse: bool, optimizer: str = "adam"):
-        """A SciModel over (ξ, Ê). Forward: U is the bare ramp and there is no target term.
+        """A SciModel over (ξ, Ê). Forward: U is fixed (the bare ramp, or the reference potential
+        when ``forward_potential="reference"``) and there is no target term.
         Inverse: U is the network and the target (11) is on. Networks are shared."""
         sn = self.sn
-        terms = self.terms(self.u if inverse else self.u_ramp, with_target=inverse)
+        terms = self.terms(self.u if inverse else self.u_fixed, with_target=inverse)
         names = [n for n in LOSS_TERMS if n in terms]
         constraints = [sn.Data(terms[n], name=n) for n in names]
         model = sn.SciModel([self.xi, self.e_hat], constraints, loss_func="mse", optimizer=optimizer)
@@ -161,7 +175,7 @@ class PINNModel:
         Boundary terms are returned everywhere; they are meaningful at ξ = 0 (4, 5) and ξ = 1 (6, 7).
         """
         if inverse not in self._terms_cache:
-            self._terms_cache[inverse] = self.terms(self.u if inverse else self.u_ramp, with_target=False)
+            self._terms_cache[inverse] = self.terms(self.u if inverse else self.u_fixed, with_target=False)
         terms = self._terms_cache[inverse]
         values = self.evaluate(list(terms.values()), xi, e_hat)
         return dict(zip(terms.keys(), values))

@@ -227,7 +227,9 @@ class _Trainer:
         with quiet_stdout():
             sci.train([self.samples.xi, self.samples.e_hat], y, batch_size=self.samples.size, epochs=steps,
                       shuffle=False, verbose=0, stop_loss_value=0.0, callbacks=[_Watch()])
-        self.monitor(inverse)
+        last = self.hist.step[-1] if self.hist.step else 0
+        if not self.hist.monitor["step"] or self.hist.monitor["step"][-1] != last:
+            self.monitor(inverse)
 
     def run(self) -> PINNResult:
         cfg = self.cfg

@@ -65,6 +65,8 @@ def test_frozen_and_round_trip():
         ("n_fd", 20),
         ("ref_center_frac", 1.5),
         ("seed", True),
+        ("forward_potential", "airy"),
+        ("forward_potential", "reference"),  # only valid without inverse stages
     ],
 )
 def test_bad_values_raise_naming_the_field(field, value):

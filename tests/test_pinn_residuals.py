@@ -97,3 +97,18 @@ def test_graph_derivatives_match_finite_differences():
     expected = d2 / m.k0 + m.k0 * (eps - u) * pr[1]
     got = m.residuals(xi, e_hat)["schrodinger_re"]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.max(np.abs(expected)))
+
+
+def test_reference_potential_functional_matches_numpy():
+    """The diagnostic forward problem uses the same U_ref as the target (SPEC §7)."""
+    from pinn_sciann import targets
+    from pinn_sciann.model import PINNModel
+
+    cfg = PINNConfig(hidden_layers=(8,), dtype="float64", n_fd=400, forward_potential="reference",
+                     inverse_steps=0, lbfgs_steps=0)
+    m = PINNModel(cfg)
+    x = targets.grid_nm(cfg)
+    got = m.evaluate([m.u_fixed], x / cfg.length_nm, 0.0)[0] * cfg.energy_scale_eV
+    np.testing.assert_allclose(got, targets.reference_potential(x, cfg), atol=1e-12)
+    # the trainable potential starts as the bare ramp, pinned at both ends
+    np.testing.assert_allclose(m.potential_eV(x / cfg.length_nm), targets.bare_ramp(x, cfg), atol=1e-12)
