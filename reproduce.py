@@ -221,6 +221,10 @@ def _write_json(path: Path, data) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # TensorFlow's log level has to be set before JAX is imported (see pinn_sciann.compat).
+    from pinn_sciann.compat import quiet_logging_env  # noqa: PLC0415
+
+    quiet_logging_env()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.json"

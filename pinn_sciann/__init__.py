@@ -17,6 +17,10 @@ Importing this package does not import TensorFlow; :func:`train_inverse` does (t
 the project's one discrete QTBM solver.
 """
 
+from .compat import quiet_logging_env
+
+quiet_logging_env()  # before diffsim_jax imports JAX (see pinn_sciann.compat)
+
 from .config import LOSS_TERMS, PROFILES, PINNConfig
 from .io import load_result, save_result
 from .plotting import FIGURE_NAMES, plot_figures

@@ -6,7 +6,15 @@ changes, but its ``import`` has three side effects that a library must not have:
 * it prints a welcome banner to stdout (suppressed by ``SCIANN_WELCOME_MSG=-1``);
 * it asks PyPI over the network whether a newer SciANN exists (``urllib`` with a 1 s
   timeout; blocked here by pointing that single check at an unroutable URL);
-* TensorFlow's C++ logging floods stderr (``TF_CPP_MIN_LOG_LEVEL=3``).
+* TensorFlow's C++ logging floods stderr with graph-mode warnings
+  (``TF_CPP_MIN_LOG_LEVEL=2`` keeps errors, drops INFO and WARNING).
+
+The log level must be in the environment before *JAX* is imported, not only before
+TensorFlow: jaxlib's copy of the C++ logging reads ``TF_CPP_MIN_LOG_LEVEL`` once and
+TensorFlow then uses that value (measured: importing ``diffsim_jax`` first and setting the
+variable afterwards leaves 13 ``c_api.cc`` warnings in a two-step training; setting it first
+leaves none). :func:`quiet_logging_env` is therefore called when ``pinn_sciann`` is imported,
+and ``reproduce.py`` calls it before it imports anything else.
 
 It also switches TensorFlow to graph mode (``disable_eager_execution``) for the whole
 process; nothing else in this project uses TensorFlow, and ``diffsim_jax`` never imports it.
@@ -21,6 +29,13 @@ import sys
 from unittest import mock
 
 _SCIANN = None
+TF_LOG_LEVEL = "2"
+
+
+def quiet_logging_env() -> None:
+    """Set TensorFlow's C++ log level (and SciANN's banner switch) unless the user set them."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
+    os.environ.setdefault("SCIANN_WELCOME_MSG", "-1")
 
 
 def import_sciann():
@@ -28,8 +43,7 @@ def import_sciann():
     global _SCIANN
     if _SCIANN is not None:
         return _SCIANN
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("SCIANN_WELCOME_MSG", "-1")
+    quiet_logging_env()
 
     def _no_network(*_args, **_kwargs):
         raise OSError("pinn_sciann: SciANN's PyPI version check is disabled")
