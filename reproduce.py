@@ -34,6 +34,11 @@ DESIGN_FIGURES = {"fig4", "fig5"}
 PROFILES = ("quick", "default", "paper")
 #: AdaBelief iterations of the I–V design per profile (the paper's table: 1000).
 DESIGN_ITERATIONS = {"quick": 300, "default": 1000, "paper": 1000}
+DESIGN_NOTES = {
+    "quick": "`quick` runs 300 instead of 1000 design iterations (smoke test).",
+    "default": "`default` and `paper` are the same for the design: the paper's table.",
+    "paper": "`default` and `paper` are the same for the design: the paper's table.",
+}
 #: The paper's table, for the side-by-side column of hyperparameters.md (facts, not run values).
 PAPER_DS = {
     "FD discretization": "100",
@@ -154,7 +159,7 @@ def run_design(profile: str, out: Path):
         "(target {power_target_uW:.3f}); PVR {pvr_original:.2f} → {pvr_designed:.2f} (target {pvr_target:.2f}); "
         "{design_seconds:.1f} s".format(**metrics)
     )
-    return metrics, rows
+    return {**metrics, "profile_note": DESIGN_NOTES[profile]}, rows
 
 
 # --------------------------------------------------------------------------------------
@@ -187,7 +192,7 @@ def run_pinn(profile: str, out: Path, retrain: bool):
     pn.plot_figures(result, out)
     metrics = pn.fig2_metrics(result)
     print("[fig2] " + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in metrics.items()))
-    return metrics, list(cfg.hyperparameter_rows())
+    return {**metrics, "profile_note": cfg.profile_note()}, list(cfg.hyperparameter_rows())
 
 
 # --------------------------------------------------------------------------------------
@@ -209,6 +214,8 @@ def hyperparameter_table(results: dict) -> str:
             lines.append("| (not run yet) | | |")
         else:
             lines += [f"| {name} | {value} | {paper.get(name, '')} |" for name, value in part["hyperparameters"]]
+            if part.get("profile_note"):
+                lines += ["", part["profile_note"]]
         lines.append("")
     return "\n".join(lines)
 

@@ -21,19 +21,25 @@ def test_paper_profile_matches_the_paper_table():
     assert cfg.learning_rate == 0.001 and cfg.lr_decay == 1.0
     assert cfg.total_adam_steps == 20000 and cfg.lbfgs_steps == 0 and cfg.forward_lbfgs_steps == 0
     assert cfg.n_samples == 20000 and cfg.n_fd == 1000
-    assert dict(cfg.hyperparameter_rows()) == {
+    rows = cfg.hyperparameter_rows()
+    assert dict(rows[:4]) == {
         "NN size (all)": "[8X20]",
         "n": "1000",
         "FF(samples,std.dev.,mean)": "20,1,0",
         "Train(step,iterations,samples)": "0.001,20000,20000",
     }
+    assert all(name.startswith("(") for name, _ in rows[4:])  # choices the paper does not state
 
 
 def test_rows_describe_the_config_that_runs():
     rows = dict(PINNConfig.from_profile("quick").hyperparameter_rows())
     cfg = PINNConfig.from_profile("quick")
     assert rows["NN size (all)"] == f"[{len(cfg.hidden_layers)}X20]"
-    assert f"{cfg.total_adam_steps} Adam + {cfg.lbfgs_steps} L-BFGS" in rows["Train(step,iterations,samples)"]
+    total_lbfgs = cfg.forward_lbfgs_steps + cfg.lbfgs_steps  # both stages' L-BFGS iterations
+    assert f"{cfg.total_adam_steps} Adam + {total_lbfgs} L-BFGS" in rows["Train(step,iterations,samples)"]
+    assert rows["(forward stage, U = bare ramp)"] == f"{cfg.forward_steps} Adam + {cfg.forward_lbfgs_steps} L-BFGS"
+    for profile in ("quick", "default", "paper"):
+        assert PINNConfig.from_profile(profile).profile_note().startswith(f"`{profile}`")
 
 
 def test_frozen_and_round_trip():
