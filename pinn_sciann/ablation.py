@@ -1,4 +1,4 @@
-"""Command line for the convergence studies quoted in docs/pinn.md.
+"""Command line for the convergence studies quoted in the README (Figs. 1–3 section).
 
     python -m pinn_sciann.ablation --profile default --set ansatz=none --out /tmp/abl/none
     python -m pinn_sciann.ablation --profile default --out figures/pinn --figures figures
