@@ -74,12 +74,16 @@ def plot_transmission(result: PINNResult, path: str) -> str:
     return path
 
 
+_STAGE_LABELS = {"forward": " forward\n Adam", "forward_lbfgs": " forward\n L-BFGS",
+                 "inverse": " inverse\n Adam", "lbfgs": " inverse\n L-BFGS"}
+
+
 def plot_loss(result: PINNResult, path: str) -> str:
     """Fig. 3: loss history, total and per term, log scale, with the stage boundaries."""
     plt = _pyplot()
     r = result
     step = np.asarray(r.history_step)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     ax.semilogy(step, r.loss_history["total"], "k-", lw=2, label="total")
     for name, label in _TERM_LABELS.items():
         values = np.asarray(r.loss_history.get(name, []), dtype=float)
@@ -87,10 +91,11 @@ def plot_loss(result: PINNResult, path: str) -> str:
             ax.semilogy(step, values, lw=1, alpha=0.85, label=label)
     for stage, start in r.stage_starts.items():
         ax.axvline(start, color="gray", ls=":", lw=1)
-        ax.text(start, 1.0, f" {stage}", rotation=90, va="top", ha="left", fontsize=7, color="gray",
-                transform=ax.get_xaxis_transform())
+        # stage names sit just below the top edge, away from the legend (outside, right)
+        ax.text(start, 0.98, _STAGE_LABELS.get(stage, f" {stage}"), va="top", ha="left", fontsize=7,
+                color="dimgray", transform=ax.get_xaxis_transform())
     path = _finish(fig, ax, path, "optimizer step (Adam steps, then L-BFGS iterations)", "loss (mean square, scaled)",
-                   "Fig. 3 — loss history", fontsize=7, ncol=2)
+                   "Fig. 3 — loss history", fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     plt.close(fig)
     return path
 
