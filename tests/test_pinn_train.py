@@ -44,8 +44,11 @@ def test_rejects_non_config():
 
 def test_quick_profile(tmp_path):
     """CI smoke test of the quick profile: the FD-confirmed T of the learned U moves most of the
-    way from the bare ramp's T to T*, and the PINN's own T agrees with the FD T."""
-    r = pn.train_inverse(PINNConfig.from_profile("quick"))
+    way from the bare ramp's T to T*, and the PINN's own T agrees with the FD T.
+
+    The profile's wall-time budget is switched off: on a slow or busy machine it would cut
+    the L-BFGS stage short and make the result depend on the machine's speed."""
+    r = pn.train_inverse(PINNConfig.from_profile("quick", max_train_seconds=0.0))
     m = pn.fig2_metrics(r)
     assert m["rmse_ramp_vs_target"] > 0.3
     assert m["rmse_fd_vs_target"] < 0.5 * m["rmse_ramp_vs_target"]
