@@ -50,7 +50,7 @@ def timeit(fn, *args, repeats=30):
 
 
 def _dense_matrix(potential, energy, length, m_eff):
-    """The SPEC §3 matrix A assembled densely (baseline only; the package never does this)."""
+    """The physics.md §3 matrix A assembled densely (baseline only; the package never does this)."""
     hopping, lam_l, lam_r, onsite = _assemble(potential, energy, length, m_eff)
     n = potential.shape[0]
     mat = jnp.diag(onsite.astype(jnp.complex128)) - hopping * (jnp.eye(n, k=1) + jnp.eye(n, k=-1))

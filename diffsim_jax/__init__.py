@@ -1,4 +1,4 @@
-"""Differentiable QTBM simulator in JAX (paper section II-B; SPEC §3–6, §8).
+"""Differentiable QTBM simulator in JAX (paper section II-B; physics.md §3–6, §8).
 
 Physics lives in :mod:`.qtbm` (transmission), :mod:`.device` (potential) and
 :mod:`.current` (0 K current); gradient-based design in :mod:`.design`; plots in

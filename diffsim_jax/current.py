@@ -1,4 +1,4 @@
-"""Zero-temperature current and I–V curves (SPEC §5; paper eq. 20).
+"""Zero-temperature current and I–V curves (physics.md §5; paper eq. 20).
 
     I(V; θ) = (2q/h) ∫_{max(0, E_F − V)}^{E_F} T(E; V, θ) dE,     V ≥ 0,  in µA.
 
@@ -65,19 +65,19 @@ def catmull_rom(x_new, x0, dx, values):
 
 
 def _transmission_at(u, energies, cfg: DeviceConfig):
-    """T(E) for the potential ``u`` at each of ``energies`` (vectorised SPEC §3 solve)."""
+    """T(E) for the potential ``u`` at each of ``energies`` (vectorised physics.md §3 solve)."""
     solve = jax.vmap(transmission_single, in_axes=(None, 0, None, None))
     return solve(u, energies, cfg.length_nm, cfg.m_eff)
 
 
 def integration_nodes(fermi_level, bias, n_interp):
-    """n_I equally spaced energies on [max(0, E_F − V), E_F] (SPEC §5)."""
+    """n_I equally spaced energies on [max(0, E_F − V), E_F] (physics.md §5)."""
     lower = jnp.maximum(0.0, fermi_level - bias)
     return lower + (fermi_level - lower) * jnp.linspace(0.0, 1.0, n_interp)
 
 
 def current_unchecked(params: BarrierParams, bias, cfg: DeviceConfig):
-    """I(V; θ) in µA (SPEC §5, paper eq. 20), without validation; jit/vmap/grad-safe."""
+    """I(V; θ) in µA (physics.md §5, paper eq. 20), without validation; jit/vmap/grad-safe."""
     u = potential_unchecked(params, bias, cfg)
     nodes = integration_nodes(params.fermi_level, bias, cfg.n_interp)
     if cfg.quadrature == "direct":
@@ -113,7 +113,7 @@ def validate_iv_inputs(params, biases, cfg, ndims=(1,), name="biases"):
                 f"params.fermi_level = {ef:.4g} eV lies above the tabulated energy window "
                 f"cfg.energy_window_eV = {cfg.energy_window_eV}; widen the window"
             )
-        # SPEC §3: every energy must lie below the lattice band top of the right lead,
+        # physics.md §3: every energy must lie below the lattice band top of the right lead,
         # U_R + 4t = −V + 4t; beyond it the discrete model does not apply.
         e_top = e1 if cfg.quadrature == "hermite" else ef
         v_max = 4.0 * kinetic_prefactor(cfg.m_eff) / cfg.grid_spacing_nm**2 - e_top
@@ -127,17 +127,17 @@ def validate_iv_inputs(params, biases, cfg, ndims=(1,), name="biases"):
 
 
 def current(params: BarrierParams, bias, cfg: DeviceConfig = DeviceConfig()):
-    """0 K current I(V; θ) in µA at one bias ``bias`` (V, ≥ 0) (SPEC §5, §8). I(0) = 0."""
+    """0 K current I(V; θ) in µA at one bias ``bias`` (V, ≥ 0) (physics.md §5, §8). I(0) = 0."""
     params, bias, cfg = validate_iv_inputs(params, bias, cfg, (0,), "bias")
     return _current_jit(params, bias, cfg)
 
 
 def iv_curve(params: BarrierParams, biases, cfg: DeviceConfig = DeviceConfig()):
-    """I–V curve: currents in µA, shape (K,), at the 1-D array ``biases`` (V, each ≥ 0) (SPEC §8)."""
+    """I–V curve: currents in µA, shape (K,), at the 1-D array ``biases`` (V, each ≥ 0) (physics.md §8)."""
     params, biases, cfg = validate_iv_inputs(params, biases, cfg)
     return _iv_curve_jit(params, biases, cfg)
 
 
 def default_biases(n: int = 25, max_bias_V: float = 0.6) -> np.ndarray:
-    """The paper's sweep: ``n`` biases from 0 to ``max_bias_V`` (SPEC §5)."""
+    """The paper's sweep: ``n`` biases from 0 to ``max_bias_V`` (physics.md §5)."""
     return np.linspace(0.0, max_bias_V, n)

@@ -1,4 +1,4 @@
-"""Gradient-based inverse I–V design (SPEC §6; paper eqs. 21–25).
+"""Gradient-based inverse I–V design (physics.md §6; paper eqs. 21–25).
 
 Given observations (V_i, I*_i), find θ = (h, c, w, E_F) minimising
 
@@ -42,7 +42,7 @@ jax.config.update("jax_enable_x64", True)
 
 @dataclasses.dataclass(frozen=True)
 class DesignConfig:
-    """Optimiser settings for :func:`design` (SPEC §6).
+    """Optimiser settings for :func:`design` (physics.md §6).
 
     Attributes:
       iterations: AdaBelief steps (paper: 1000).
@@ -127,7 +127,7 @@ class DesignResult:
 
 
 def window_penalty(params: BarrierParams, cfg: DeviceConfig):
-    """Σ_j relu(x_a − left edge_j)² + relu(right edge_j − x_b)², in nm² (SPEC §4, §6)."""
+    """Σ_j relu(x_a − left edge_j)² + relu(right edge_j − x_b)², in nm² (physics.md §4, §6)."""
     xa, xb = cfg.window_nm
     left = params.centers - 0.5 * params.widths
     right = params.centers + 0.5 * params.widths
@@ -135,7 +135,7 @@ def window_penalty(params: BarrierParams, cfg: DeviceConfig):
 
 
 def make_loss(biases, target_currents, cfg: DeviceConfig, penalty_weight: float) -> Callable:
-    """L(θ) of SPEC §6 as a function of physical parameters (pure, jit/grad-safe)."""
+    """L(θ) of physics.md §6 as a function of physical parameters (pure, jit/grad-safe)."""
     scale = jnp.max(jnp.abs(target_currents))
 
     def loss(params: BarrierParams):
@@ -177,7 +177,7 @@ def design(
     design_config: DesignConfig | None = None,
     progress: bool | None = None,
 ) -> DesignResult:
-    """Fit barrier parameters and Fermi level to target I–V data (SPEC §6, §8).
+    """Fit barrier parameters and Fermi level to target I–V data (physics.md §6, §8).
 
     Args:
       biases: (K,) biases in V (each ≥ 0).

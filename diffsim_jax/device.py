@@ -1,4 +1,4 @@
-"""Device model: configuration, barrier parameters and the total potential (SPEC §4).
+"""Device model: configuration, barrier parameters and the total potential (physics.md §4).
 
     s(z)      = 1 / (1 + exp(−z/δ))                         smooth step      (paper eq. 12)
     b(x)      = h·[s(x − c + w/2) − s(x − c − w/2)]         one box          (eq. 13)
@@ -28,7 +28,7 @@ QUADRATURES = ("hermite", "direct")
 
 @dataclasses.dataclass(frozen=True)
 class DeviceConfig:
-    """Discretisation and model choices for the RTD (SPEC §3–5; defaults from the paper's table).
+    """Discretisation and model choices for the RTD (physics.md §3–5; defaults from the paper's table).
 
     Attributes:
       length_nm: device length L (nm).
@@ -44,7 +44,7 @@ class DeviceConfig:
       quadrature: "hermite" — the paper's scheme: T on ``n_energy`` fixed energies, a C¹
         cubic Hermite (Catmull–Rom) interpolant onto ``n_interp`` nodes, trapezoid rule;
         "direct" — T evaluated at the ``n_interp`` nodes themselves (same cost per bias).
-        Both make I continuously differentiable in E_F and V (SPEC §5).
+        Both make I continuously differentiable in E_F and V (physics.md §5).
     """
 
     length_nm: float = 20.0
@@ -89,11 +89,11 @@ class DeviceConfig:
         return self.length_nm / (self.n_points - 1)
 
     def grid_nm(self) -> jax.Array:
-        """Grid positions x_j = j·L/(N−1) in nm (SPEC §3)."""
+        """Grid positions x_j = j·L/(N−1) in nm (physics.md §3)."""
         return jnp.linspace(0.0, self.length_nm, self.n_points)
 
     def energy_grid_eV(self) -> jax.Array:
-        """The fixed energies on which T is tabulated for the "hermite" quadrature (SPEC §5)."""
+        """The fixed energies on which T is tabulated for the "hermite" quadrature (physics.md §5)."""
         return jnp.linspace(*self.energy_window_eV, self.n_energy)
 
     def to_dict(self) -> dict:
@@ -103,7 +103,7 @@ class DeviceConfig:
 @jax.tree_util.register_pytree_node_class
 @dataclasses.dataclass(frozen=True)
 class BarrierParams:
-    """θ = (h_1, c_1, w_1, …, h_m, c_m, w_m, E_F) as a JAX pytree (SPEC §4).
+    """θ = (h_1, c_1, w_1, …, h_m, c_m, w_m, E_F) as a JAX pytree (physics.md §4).
 
     Attributes:
       heights: (m,) box heights h_j in eV.
@@ -151,7 +151,7 @@ class BarrierParams:
 
 
 def default_params() -> BarrierParams:
-    """The "original" RTD of SPEC §5: two 0.3 eV, 2 nm barriers at 7.4 and 12.6 nm, E_F = 0.1 eV."""
+    """The "original" RTD of physics.md §5: two 0.3 eV, 2 nm barriers at 7.4 and 12.6 nm, E_F = 0.1 eV."""
     return BarrierParams(
         heights=jnp.array([0.3, 0.3]),
         centers=jnp.array([7.4, 12.6]),
@@ -245,7 +245,7 @@ def check_config(cfg) -> DeviceConfig:
 
 
 def potential(params: BarrierParams, bias, cfg: DeviceConfig = DeviceConfig()):
-    """Total potential U_j in eV on the grid of ``cfg`` for bias ``bias`` in V (SPEC §4).
+    """Total potential U_j in eV on the grid of ``cfg`` for bias ``bias`` in V (physics.md §4).
 
     Returns an (N,) array. ``bias`` must be finite and >= 0.
     """

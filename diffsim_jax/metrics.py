@@ -6,7 +6,7 @@ import numpy as np
 
 
 def mean_power_uW(biases_V, currents_uA) -> float:
-    """Dissipated power averaged over the sweep, mean_i(I_i·V_i), in µW (SPEC §6)."""
+    """Dissipated power averaged over the sweep, mean_i(I_i·V_i), in µW (physics.md §6)."""
     return float(np.mean(np.asarray(biases_V) * np.asarray(currents_uA)))
 
 

@@ -1,6 +1,6 @@
-"""The two resonant-tunnelling diodes of paper Figs. 4–5 (SPEC §5–6).
+"""The two resonant-tunnelling diodes of paper Figs. 4–5 (physics.md §5–6).
 
-* ``original_params()`` — SPEC §5's default RTD: two 0.3 eV, 2 nm barriers centred at
+* ``original_params()`` — physics.md §5's default RTD: two 0.3 eV, 2 nm barriers centred at
   7.4 and 12.6 nm, E_F = 0.1 eV. Peak ≈ 4.2 µA at 0.225 V, valley ≈ 1.6 µA near 0.45 V.
 * ``modified_params()`` — the design target. The paper does not list its numbers; this
   project's choice is a device that the original can be turned into (so the target is
@@ -22,7 +22,7 @@ from .device import BarrierParams, default_params
 
 
 def original_params() -> BarrierParams:
-    """The "original" RTD (SPEC §5 default device)."""
+    """The "original" RTD (physics.md §5 default device)."""
     return default_params()
 
 

@@ -20,7 +20,7 @@ STYLES = {
 
 
 def barrier_profile(params: BarrierParams, cfg: DeviceConfig, n: int = 800):
-    """(x in nm, W(x)·B(x; θ) in eV) on a fine grid: the internal barrier without bias (SPEC §4)."""
+    """(x in nm, W(x)·B(x; θ) in eV) on a fine grid: the internal barrier without bias (physics.md §4)."""
     import jax.numpy as jnp
 
     x = jnp.linspace(0.0, cfg.length_nm, n)

@@ -1,4 +1,4 @@
-"""Discrete quantum transmitting boundary method (SPEC §3; paper eqs. 18–19).
+"""Discrete quantum transmitting boundary method (physics.md §3; paper eqs. 18–19).
 
 The device is a uniform grid x_j = j·a, j = 0 … N−1, a = L/(N−1), with the total
 potential U_j on it. Leads on both sides continue the end values U_L = U_0 and
@@ -19,7 +19,7 @@ for a propagating left lead, |b₀|² = 4t²(Im λ_L)², so
     T = (Im λ_R / Im λ_L)·|ψ_{N−1}|² = 4t²·Im λ_L·Im λ_R·|g_{N−1}|²     (Fisher–Lee form)
 
 The right-hand form needs no division and is exactly zero when either lead is
-evanescent (Im λ = 0 there), which is what SPEC §3 asks for.
+evanescent (Im λ = 0 there), which is what physics.md §3 asks for.
 
 Linear algebra — two O(N) solvers, no dense N×N matrix anywhere:
 
@@ -52,10 +52,10 @@ jax.config.update("jax_enable_x64", True)
 
 
 # --------------------------------------------------------------------------------------
-# Lead phase factor (SPEC §3)
+# Lead phase factor (physics.md §3)
 # --------------------------------------------------------------------------------------
 def lead_phase(energy, lead_potential, hopping):
-    """Phase factor λ = e^{ika} of a semi-infinite lead (SPEC §3).
+    """Phase factor λ = e^{ika} of a semi-infinite lead (physics.md §3).
 
     cos(ka) = c = 1 − (E − U_s)/(2t).
 
@@ -98,7 +98,7 @@ def _thomas(diag, off, rhs):
     A has diagonal ``diag`` (N,) and equal sub/super-diagonal ``off`` (N−1,).
     With the left self-energy in A_00, the forward sweep is the left-connected recursive
     Green's function recursion, whose pivots cannot vanish while the left lead propagates
-    (SPEC §3). Two ``lax.scan`` passes, O(N) work.
+    (physics.md §3). Two ``lax.scan`` passes, O(N) work.
     """
     zero = jnp.zeros((1,), diag.dtype)
     sup = jnp.concatenate([off, zero])  # c_j = A_{j,j+1}; c_{N-1} = 0
@@ -173,7 +173,7 @@ def _pair(z):
 
 
 def _columns(onsite, sigma_left, sigma_right, hopping, keep):
-    """Homogeneous solutions of the QTBM recurrence (SPEC §3), both division-free, O(N).
+    """Homogeneous solutions of the QTBM recurrence (physics.md §3), both division-free, O(N).
 
     A = tridiag(−t, onsite_j, −t) + Σ_L e₀e₀ᵀ + Σ_R e_{N−1}e_{N−1}ᵀ with real ``onsite``.
 
@@ -266,7 +266,7 @@ green_last_first.defjvp(_green_last_first_jvp, symbolic_zeros=True)
 
 
 class QTBMSolution(NamedTuple):
-    """Solution of the QTBM problem at one energy (SPEC §3).
+    """Solution of the QTBM problem at one energy (physics.md §3).
 
     Attributes:
       psi: complex wavefunction ψ_j on the grid, unit-amplitude wave injected from the left.
@@ -280,7 +280,7 @@ class QTBMSolution(NamedTuple):
 
 
 def _assemble(potential, energy, length, m_eff):
-    """The QTBM matrix of SPEC §3 at one energy: (t, λ_L, λ_R, onsite 2t + U_j − E).
+    """The QTBM matrix of physics.md §3 at one energy: (t, λ_L, λ_R, onsite 2t + U_j − E).
 
     A = tridiag(−t, onsite, −t) + Σ_L e₀e₀ᵀ + Σ_R e_{N−1}e_{N−1}ᵀ with Σ_s = −t·λ_s.
     """
@@ -299,7 +299,7 @@ def _fisher_lee(hopping, lam_l, lam_r, g_last):
 
 
 def transmission_single(potential, energy, length, m_eff):
-    """T at one energy (SPEC §3) through :func:`green_last_first`; no validation, jit/vmap/grad-safe.
+    """T at one energy (physics.md §3) through :func:`green_last_first`; no validation, jit/vmap/grad-safe.
 
     T = 0 unless both leads propagate. In that case the solve is given absorbing
     self-energies −i·t instead (the "double where"): A is then always invertible, so no
@@ -318,7 +318,7 @@ def transmission_single(potential, energy, length, m_eff):
 
 
 def _self_energy(hopping, lam):
-    """Σ = −t·λ (SPEC §3), except exactly at the band edge (λ = 1), where the lead carries
+    """Σ = −t·λ (physics.md §3), except exactly at the band edge (λ = 1), where the lead carries
     no current and the absorbing −i·t keeps A invertible (a flat wire at E = U_s is
     singular otherwise). Only that single energy is affected; T ∝ Im λ = 0 there anyway."""
     at_edge = (lam.imag == 0.0) & (lam.real == 1.0)
@@ -326,7 +326,7 @@ def _self_energy(hopping, lam):
 
 
 def qtbm_single(potential, energy, length, m_eff) -> QTBMSolution:
-    """Full QTBM solution at one energy (SPEC §3): ψ from the tridiagonal solve A ψ = b."""
+    """Full QTBM solution at one energy (physics.md §3): ψ from the tridiagonal solve A ψ = b."""
     hopping, lam_l, lam_r, onsite = _assemble(potential, energy, length, m_eff)
     n = potential.shape[-1]
     diag = onsite.astype(jnp.complex128)
@@ -357,7 +357,7 @@ def transmission_many(potential, energies, length, m_eff):
 # Public API
 # --------------------------------------------------------------------------------------
 def band_top_eV(potential, length, m_eff=DEFAULT_M_EFF):
-    """Highest energy the lattice model accepts: min over the two leads of U_s + 4t (SPEC §3)."""
+    """Highest energy the lattice model accepts: min over the two leads of U_s + 4t (physics.md §3)."""
     n = np.shape(potential)[-1]
     hopping = kinetic_prefactor(m_eff) / (length / (n - 1)) ** 2
     return jnp.minimum(potential[0], potential[-1]) + 4.0 * hopping
@@ -379,7 +379,7 @@ def _validate_system(potential, energies, length, m_eff):
         if np.any(too_high):
             raise ValueError(
                 f"energies above the lattice band top of the leads ({top:.4g} eV) are outside "
-                f"the discrete model (SPEC §3); got max {np.max(energies):.4g} eV. "
+                f"the discrete model (physics.md §3); got max {np.max(energies):.4g} eV. "
                 "Refine the grid (more points) or lower the energies."
             )
     return (
@@ -391,7 +391,7 @@ def _validate_system(potential, energies, length, m_eff):
 
 
 def solve_qtbm(potential, energies, length, m_eff=DEFAULT_M_EFF) -> QTBMSolution:
-    """Wavefunctions, transmission and reflection for each energy (SPEC §3).
+    """Wavefunctions, transmission and reflection for each energy (physics.md §3).
 
     Args:
       potential: (N,) total potential U_j in eV on the uniform grid spanning [0, length].
@@ -410,7 +410,7 @@ def solve_qtbm(potential, energies, length, m_eff=DEFAULT_M_EFF) -> QTBMSolution
 
 
 def transmission(potential, energies, length, m_eff=DEFAULT_M_EFF):
-    """Transmission probability T(E) through the potential ``potential`` (SPEC §3, §8).
+    """Transmission probability T(E) through the potential ``potential`` (physics.md §3, §8).
 
     Args:
       potential: (N,) total potential U_j in eV on the uniform grid x_j = j·L/(N−1),

@@ -1,4 +1,4 @@
-"""SciANN physics-informed inverse transmission design (paper section III-A; SPEC §2, §7).
+"""SciANN physics-informed inverse transmission design (paper section III-A; physics.md §2, §7).
 
 Public API (stable; ``reproduce.py`` uses exactly this)::
 

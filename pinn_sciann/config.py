@@ -1,4 +1,4 @@
-"""Configuration of the physics-informed inverse problem (SPEC §7) and its three profiles.
+"""Configuration of the physics-informed inverse problem (physics.md §7) and its three profiles.
 
 Units: eV, nm. ``PINNConfig()`` is the ``default`` profile; ``PINNConfig.from_profile``
 gives ``quick`` (CI smoke test), ``default`` (``python reproduce.py``) and ``paper`` (the
@@ -18,7 +18,7 @@ FORWARD_POTENTIALS = ("ramp", "reference")
 ACTIVATIONS = ("tanh", "sin", "sigmoid", "gelu", "swish")
 DTYPES = ("float32", "float64")
 
-#: Names of the loss terms, in the order they enter the SciANN model (SPEC eqs. 4–11).
+#: Names of the loss terms, in the order they enter the SciANN model (physics.md eqs. 4–11).
 LOSS_TERMS = (
     "schrodinger_re",  # (8)
     "schrodinger_im",  # (9)
@@ -33,18 +33,18 @@ LOSS_TERMS = (
 
 @dataclasses.dataclass(frozen=True)
 class PINNConfig:
-    """Everything that defines one training run (SPEC §7). Units: eV, nm, seconds.
+    """Everything that defines one training run (physics.md §7). Units: eV, nm, seconds.
 
     Physics
       length_nm: device length L.
-      m_eff: effective mass in units of m0; C = 0.0380998/m_eff eV·nm² (SPEC §1).
+      m_eff: effective mass in units of m0; C = 0.0380998/m_eff eV·nm² (physics.md §1).
       bias_V: terminal potentials U(0) = 0 and U(L) = −bias_V eV (paper: 0.375).
       energy_min_eV, energy_max_eV: energy window of the target T*(E); E > 0 keeps k_L > 0.
       ref_height_eV, ref_center_frac, ref_width_frac: the reference potential that defines
         the target, bare ramp + Gaussian barrier (height, centre/L, standard deviation/L);
         see :mod:`pinn_sciann.targets`.
 
-    Networks (SPEC §7)
+    Networks (physics.md §7)
       hidden_layers: widths of the hidden layers of each of ψr, ψi and U (paper: 8 × 20).
       activation: hidden-layer activation.
       fourier_features, fourier_std, fourier_mean: rows of B and its normal distribution
@@ -173,7 +173,7 @@ class PINNConfig:
             )
         if self.dtype not in DTYPES:
             raise ValueError(f"PINNConfig.dtype must be one of {DTYPES}, got {self.dtype!r}")
-        # The FD confirmation grid must resolve the highest energy (SPEC §3: no energy above
+        # The FD confirmation grid must resolve the highest energy (physics.md §3: no energy above
         # the lattice band top; in practice a few points per wavelength).
         c = 0.0380998 / self.m_eff
         k_max = math.sqrt((self.energy_max_eV + self.bias_V + max(self.ref_height_eV, 0.0)) / c)
@@ -200,12 +200,12 @@ class PINNConfig:
 
     @property
     def kinetic_prefactor(self) -> float:
-        """C = ħ²/(2m*) in eV·nm² (SPEC §1)."""
+        """C = ħ²/(2m*) in eV·nm² (physics.md §1)."""
         return 0.0380998 / self.m_eff
 
     @property
     def energy_scale_eV(self) -> float:
-        """E_s, the energy unit inside the network: the bias (SPEC §7)."""
+        """E_s, the energy unit inside the network: the bias (physics.md §7)."""
         return self.bias_V
 
     @property

@@ -1,4 +1,4 @@
-"""Gaussian Fourier features as a SciANN functional (SPEC §7).
+"""Gaussian Fourier features as a SciANN functional (physics.md §7).
 
 γ(v) = [sin(2π B v), cos(2π B v)], v the normalised inputs (x/L, Ê) or x/L, B a fixed
 (rows × inputs) matrix drawn from N(mean, std²). The embedding is one non-trainable

@@ -1,4 +1,4 @@
-"""Scaled residuals of the continuum QTBM equations (SPEC §2, eqs. 4–11), dimensionless.
+"""Scaled residuals of the continuum QTBM equations (physics.md §2, eqs. 4–11), dimensionless.
 
 Coordinates: ξ = x/L; energies and potentials in units of E_s; κ0 = L·sqrt(E_s/C);
 k̂ = kL. The functions only use +, −, ×, /, ** and ``sqrt``/``diff`` supplied by the caller,
@@ -27,14 +27,14 @@ def wkb_phase(eps, xi, kappa0: float, v: float):
     """θ(ξ, E) = ∫₀^ξ k̂_ramp(s) ds = κ0·(2/(3v))·[(ε + vξ)^{3/2} − ε^{3/2}].
 
     The WKB phase of the bare ramp u(ξ) = −vξ, where k̂_ramp = κ0·sqrt(ε + vξ); so
-    θ_ξ(0) = k̂_L and θ_ξ(1) = k̂_R (SPEC eqs. 2, 3 with U_L = 0, U_R = −V).
+    θ_ξ(0) = k̂_L and θ_ξ(1) = k̂_R (physics.md eqs. 2, 3 with U_L = 0, U_R = −V).
     """
     return (kappa0 * 2.0 / (3.0 * v)) * ((eps + v * xi) ** 1.5 - eps**1.5)
 
 
 def residual_terms(psi_r, psi_i, dpsi_r, dpsi_i, d2psi_r, d2psi_i, eps, u, k_left, k_right, kappa0: float,
                    weights=(1.0, 1.0, 1.0)) -> dict:
-    """The seven physics residuals of SPEC eqs. (4)–(10), scaled as in the module docstring.
+    """The seven physics residuals of physics.md eqs. (4)–(10), scaled as in the module docstring.
 
     Args:
       psi_r, psi_i: ψr, ψi; dpsi_*: their ξ-derivatives; d2psi_*: second ξ-derivatives.
@@ -57,5 +57,5 @@ def residual_terms(psi_r, psi_i, dpsi_r, dpsi_i, d2psi_r, d2psi_i, eps, u, k_lef
 
 
 def transmission(psi_r, psi_i, k_left, k_right):
-    """T = (k_R/k_L)(ψr² + ψi²) at ξ = 1 (SPEC eq. 11)."""
+    """T = (k_R/k_L)(ψr² + ψi²) at ξ = 1 (physics.md eq. 11)."""
     return (k_right / k_left) * (psi_r**2 + psi_i**2)

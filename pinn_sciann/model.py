@@ -1,12 +1,12 @@
-"""The SciANN graph of the physics-informed inverse problem (SPEC §2, §7).
+"""The SciANN graph of the physics-informed inverse problem (physics.md §2, §7).
 
 Everything inside the networks is dimensionless:
 
     ξ = x/L ∈ [0, 1],   Ê = (E − E_min)/(E_max − E_min) ∈ [0, 1]     (network inputs)
     ε = E/E_s,  u = U/E_s,  E_s = bias (0.375 eV),  κ0 = L·sqrt(E_s/C)
-    k̂_L = k_L·L = κ0·sqrt(ε − u_L),   k̂_R = k_R·L = κ0·sqrt(ε − u_R)       (SPEC eqs. 2, 3)
+    k̂_L = k_L·L = κ0·sqrt(ε − u_L),   k̂_R = k_R·L = κ0·sqrt(ε − u_R)       (physics.md eqs. 2, 3)
 
-Networks (each ``hidden_layers`` deep, tanh, on Gaussian Fourier features, SPEC §7):
+Networks (each ``hidden_layers`` deep, tanh, on Gaussian Fourier features, physics.md §7):
 
 * a(ξ, Ê), b(ξ, Ê): the wavefunction. With ``ansatz="none"`` ψr = a and ψi = b. With
   ``ansatz="wkb"`` ψ = e^{iθ}(a + ib), i.e. ψr = a·cos θ − b·sin θ, ψi = a·sin θ + b·cos θ,
@@ -15,7 +15,7 @@ Networks (each ``hidden_layers`` deep, tanh, on Gaussian Fourier features, SPEC 
   carrier of a wave travelling to the right is analytic and a, b only carry the slow
   envelope and the reflected part.
 * N_U(ξ): the potential, u(ξ) = −vξ + ξ(1 − ξ)·(U_scale/E_s)·N_U(ξ), which pins U(0) = 0
-  and U(L) = −V exactly (SPEC §7). The output layer of N_U starts at zero, so U starts as
+  and U(L) = −V exactly (physics.md §7). The output layer of N_U starts at zero, so U starts as
   the bare ramp.
 
 The loss terms and their scaling are in :mod:`pinn_sciann.losses`.
@@ -63,7 +63,7 @@ class PINNModel:
         self.net_a = sn.Functional("psi_a", ff_psi, hidden, act)
         self.net_b = sn.Functional("psi_b", ff_psi, hidden, act)
 
-        # --- dimensionless energy, lead wavenumbers (SPEC eqs. 2, 3; u_L = 0, u_R = −v)
+        # --- dimensionless energy, lead wavenumbers (physics.md eqs. 2, 3; u_L = 0, u_R = −v)
         es = cfg.energy_scale_eV
         v = cfg.bias_V / es
         k0 = cfg.kappa0
@@ -113,7 +113,7 @@ class PINNModel:
 
     # ------------------------------------------------------------------ loss terms
     def terms(self, u, with_target: bool) -> dict:
-        """Scaled residual functionals of SPEC eqs. (4)–(11) for the potential functional ``u``."""
+        """Scaled residual functionals of physics.md eqs. (4)–(11) for the potential functional ``u``."""
         cfg = self.cfg
         weights = tuple(float(np.sqrt(w)) for w in (cfg.weight_pde, cfg.weight_continuity, cfg.weight_bc))
         t = residual_terms(self.psi_r, self.psi_i, self.dpsi_r, self.dpsi_i, self.d2psi_r, self.d2psi_i,
@@ -160,7 +160,7 @@ class PINNModel:
         return tuple(self.evaluate([self.psi_r, self.psi_i], xi, e_hat))
 
     def pinn_transmission(self, e_hat) -> np.ndarray:
-        """T(E) = (k_R/k_L)(ψr(L)² + ψi(L)²) read from the networks at ξ = 1 (SPEC eq. 11)."""
+        """T(E) = (k_R/k_L)(ψr(L)² + ψi(L)²) read from the networks at ξ = 1 (physics.md eq. 11)."""
         e_hat = np.asarray(e_hat, float).ravel()
         return self.evaluate([self.transmission], np.ones_like(e_hat), e_hat)[0]
 
@@ -170,7 +170,7 @@ class PINNModel:
         return self.evaluate([self.u], xi, np.zeros_like(xi))[0] * self.cfg.energy_scale_eV
 
     def residuals(self, xi, e_hat, inverse: bool = True) -> dict:
-        """Scaled residual of each physics term (SPEC eqs. 4–10) at the points (ξ, Ê).
+        """Scaled residual of each physics term (physics.md eqs. 4–10) at the points (ξ, Ê).
 
         Boundary terms are returned everywhere; they are meaningful at ξ = 0 (4, 5) and ξ = 1 (6, 7).
         """

@@ -1,4 +1,4 @@
-"""Paper figures 1–3 of the physics-informed inverse problem (SPEC §7)."""
+"""Paper figures 1–3 of the physics-informed inverse problem (physics.md §7)."""
 
 from __future__ import annotations
 

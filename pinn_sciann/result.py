@@ -1,4 +1,4 @@
-"""The result of one training run (SPEC §8) and the figure-2 metrics."""
+"""The result of one training run (physics.md §8) and the figure-2 metrics."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class PINNResult:
       potential: (n_fd,) learned U(x).
       energies: (M,) energies of the T(E) curves.
       target_transmission: T*(E), discrete solver on the reference potential.
-      pinn_transmission: T(E) = (k_R/k_L)|ψ(L)|² read from the networks (SPEC eq. 11).
+      pinn_transmission: T(E) = (k_R/k_L)|ψ(L)|² read from the networks (physics.md eq. 11).
       fd_transmission: T(E) of the learned U by the discrete solver (the confirmation).
       ramp_transmission: T(E) of the bare bias ramp.
       reference_potential: (n_fd,) the potential that defined the target.

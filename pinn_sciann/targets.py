@@ -1,7 +1,7 @@
-"""Reference potential, bare ramp and the target transmission T*(E) (SPEC §7).
+"""Reference potential, bare ramp and the target transmission T*(E) (physics.md §7).
 
 The paper does not give its target T*(E). Here it is the transmission, computed by the
-project's discrete QTBM solver ``diffsim_jax.transmission`` (SPEC §3) on a fine grid, of a
+project's discrete QTBM solver ``diffsim_jax.transmission`` (physics.md §3) on a fine grid, of a
 known reference potential: the bare bias ramp plus a smooth Gaussian barrier,
 
     U_ref(x) = −V·x/L + h·[g(x/L) − (g(0)·(1 − x/L) + g(1)·x/L)],
@@ -9,7 +9,7 @@ known reference potential: the bare bias ramp plus a smooth Gaussian barrier,
 
 with h = ``ref_height_eV``, s_c = ``ref_center_frac``, w = ``ref_width_frac``. The linear
 correction in brackets makes the barrier vanish exactly at both terminals, so U_ref has
-the pinned terminal values U(0) = 0, U(L) = −V of the PINN's potential (SPEC §7).
+the pinned terminal values U(0) = 0, U(L) = −V of the PINN's potential (physics.md §7).
 A target made this way is reachable by construction and checkable.
 """
 
@@ -21,12 +21,12 @@ from .config import PINNConfig
 
 
 def grid_nm(cfg: PINNConfig, n: int | None = None) -> np.ndarray:
-    """Uniform grid x_j = j·L/(n − 1) in nm (SPEC §3); n defaults to ``cfg.n_fd``."""
+    """Uniform grid x_j = j·L/(n − 1) in nm (physics.md §3); n defaults to ``cfg.n_fd``."""
     return np.linspace(0.0, cfg.length_nm, cfg.n_fd if n is None else n)
 
 
 def bare_ramp(x_nm, cfg: PINNConfig) -> np.ndarray:
-    """Linear bias drop U(x) = −V·x/L in eV (SPEC §4, V_b)."""
+    """Linear bias drop U(x) = −V·x/L in eV (physics.md §4, V_b)."""
     return -cfg.bias_V * np.asarray(x_nm, dtype=float) / cfg.length_nm
 
 
@@ -47,7 +47,7 @@ def eval_energies(cfg: PINNConfig) -> np.ndarray:
 
 
 def fd_transmission(potential_eV, energies_eV, cfg: PINNConfig) -> np.ndarray:
-    """T(E) of a potential on the uniform grid over [0, L] by the discrete QTBM solver (SPEC §3)."""
+    """T(E) of a potential on the uniform grid over [0, L] by the discrete QTBM solver (physics.md §3)."""
     import diffsim_jax as ds  # noqa: PLC0415  (JAX only; never imports TensorFlow)
 
     return np.asarray(ds.transmission(np.asarray(potential_eV, dtype=float), np.asarray(energies_eV, dtype=float),

@@ -1,4 +1,4 @@
-"""Training of the physics-informed inverse problem (SPEC §7) with SciANN.
+"""Training of the physics-informed inverse problem (physics.md §7) with SciANN.
 
 Stages (each optional through its step count):
 
@@ -12,7 +12,7 @@ Every Adam step uses the full batch of collocation points: the batch is repeated
 call performs that many steps without Keras' per-epoch overhead.
 
 After training, the learned U(x) is handed to the discrete QTBM solver
-``diffsim_jax.transmission`` for the confirmation curve (SPEC §7, paper Fig. 2).
+``diffsim_jax.transmission`` for the confirmation curve (physics.md §7, paper Fig. 2).
 """
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ class _Trainer:
 
 def train_inverse(config: PINNConfig | None = None, progress: bool = False,
                   log: Callable[[str], None] | None = None) -> PINNResult:
-    """Train ψr, ψi and U on the inverse problem of SPEC §7 and confirm U with the FD solver.
+    """Train ψr, ψi and U on the inverse problem of physics.md §7 and confirm U with the FD solver.
 
     Args:
       config: a :class:`PINNConfig` (default: ``PINNConfig()``, the "default" profile).

@@ -1,4 +1,4 @@
-"""0 K current and I–V curves (SPEC §4–5)."""
+"""0 K current and I–V curves (physics.md §4–5)."""
 
 import dataclasses
 
@@ -17,7 +17,7 @@ BIASES = ds.default_biases()
 
 
 def test_potential_terminals_and_barrier():
-    """U(0) = 0, U(L) = −V, barrier height inside the window (SPEC §4)."""
+    """U(0) = 0, U(L) = −V, barrier height inside the window (physics.md §4)."""
     for v in (0.0, 0.3):
         u = np.asarray(ds.potential(P0, v, CFG))
         assert abs(u[0]) < 1e-6 and abs(u[-1] + v) < 1e-6
@@ -37,14 +37,14 @@ def test_current_is_landauer_integral_of_transmission():
     v = 0.15
     u = ds.potential(P0, v, CFG)
     e = np.linspace(0.0, 0.1, 4001)
-    ref = ds.CURRENT_UA_PER_EV * np.trapz(np.asarray(ds.transmission(u, e, CFG.length_nm)), e)
+    ref = ds.CURRENT_UA_PER_EV * np.trapezoid(np.asarray(ds.transmission(u, e, CFG.length_nm)), e)
     for quad in ("hermite", "direct"):
         cfg = dataclasses.replace(CFG, quadrature=quad, n_energy=400, n_interp=400)
         np.testing.assert_allclose(float(ds.current(P0, v, cfg)), ref, rtol=2e-3)
 
 
 def test_default_rtd_shows_ndr():
-    """SPEC §5: peak ≈ 4.2 µA at 0.225 V, valley ≈ 1.6 µA near 0.43 V."""
+    """physics.md §5: peak ≈ 4.2 µA at 0.225 V, valley ≈ 1.6 µA near 0.43 V."""
     i = np.asarray(ds.iv_curve(P0, BIASES, CFG))
     peak, valley = peak_valley(BIASES, i)
     assert abs(BIASES[peak] - 0.225) < 1e-9
@@ -55,7 +55,7 @@ def test_default_rtd_shows_ndr():
 
 
 def test_quadrature_convergence():
-    """I converges as n_E, n_I grow; the paper's 100/100 is within 1 % of 2000/2000 (SPEC §5)."""
+    """I converges as n_E, n_I grow; the paper's 100/100 is within 1 % of 2000/2000 (physics.md §5)."""
     ref = np.asarray(ds.iv_curve(P0, BIASES, dataclasses.replace(CFG, quadrature="direct", n_interp=2000)))
     errs = []
     for n in (25, 50, 100, 200):
@@ -79,7 +79,7 @@ def test_catmull_rom_is_exact_for_quadratics_and_c1():
 
 
 def test_current_is_c1_in_fermi_level():
-    """dI/dE_F is continuous where an integration node crosses a tabulated energy (SPEC §5)."""
+    """dI/dE_F is continuous where an integration node crosses a tabulated energy (physics.md §5)."""
     e_grid = np.asarray(CFG.energy_grid_eV())
     knot = e_grid[33]  # E_F sits here; the top node E_F crosses the knot
 

@@ -1,4 +1,4 @@
-"""Inverse I–V design (SPEC §6)."""
+"""Inverse I–V design (physics.md §6)."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""PINNConfig: profiles, validation and the paper's hyperparameter table (SPEC §7)."""
+"""PINNConfig: profiles, validation and the paper's hyperparameter table (physics.md §7)."""
 
 import dataclasses
 

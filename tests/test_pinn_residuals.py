@@ -1,4 +1,4 @@
-"""Each residual of SPEC eqs. (4)–(11) vanishes on the analytic free-wire solution, and the
+"""Each residual of physics.md eqs. (4)–(11) vanishes on the analytic free-wire solution, and the
 SciANN graph's derivatives agree with finite differences of the networks' ψ."""
 
 import numpy as np
@@ -20,7 +20,7 @@ def _free_wire_terms(k_factor):
     sn.set_floatx("float64")
     xi = sn.Variable("xi", dtype="float64")
     eps = sn.Variable("eps", dtype="float64")
-    k = K0 * sn.sqrt(eps)  # SPEC eq. (2) with U_L = 0
+    k = K0 * sn.sqrt(eps)  # physics.md eq. (2) with U_L = 0
     phase = (k * k_factor) * xi
     pr, pi = sn.cos(phase), sn.sin(phase)
     dpr, dpi = sn.diff(pr, xi), sn.diff(pi, xi)
@@ -47,7 +47,7 @@ def test_terms_cover_the_paper_equations():
 
 
 def test_free_wire_satisfies_every_equation(free_wire):
-    """SPEC §2: ψr = cos kx, ψi = sin kx solves (4)–(10) and gives T = 1 (11)."""
+    """physics.md §2: ψr = cos kx, ψi = sin kx solves (4)–(10) and gives T = 1 (11)."""
     rng = np.random.default_rng(0)
     e = rng.uniform(0.05, 2.0, 64)
     interior = free_wire(rng.uniform(0, 1, 64), e)
@@ -72,7 +72,7 @@ def test_residuals_detect_a_wrong_wavenumber():
 
 
 def test_wkb_phase_derivative_is_the_local_wavenumber():
-    """θ_ξ = κ0·sqrt(ε + vξ): k_L at ξ = 0 and k_R at ξ = 1 (SPEC eqs. 2, 3 for the bare ramp)."""
+    """θ_ξ = κ0·sqrt(ε + vξ): k_L at ξ = 0 and k_R at ξ = 1 (physics.md eqs. 2, 3 for the bare ramp)."""
     eps, v, h = 0.3, 1.0, 1e-6
     xi = np.linspace(h, 1 - h, 11)
     d = (wkb_phase(eps, xi + h, K0, v) - wkb_phase(eps, xi - h, K0, v)) / (2 * h)
@@ -100,7 +100,7 @@ def test_graph_derivatives_match_finite_differences():
 
 
 def test_reference_potential_functional_matches_numpy():
-    """The diagnostic forward problem uses the same U_ref as the target (SPEC §7)."""
+    """The diagnostic forward problem uses the same U_ref as the target (physics.md §7)."""
     from pinn_sciann import targets
     from pinn_sciann.model import PINNModel
 

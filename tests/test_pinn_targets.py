@@ -1,4 +1,4 @@
-"""Reference potential and target transmission (SPEC §7): pinned, converged, and clearly
+"""Reference potential and target transmission (physics.md §7): pinned, converged, and clearly
 different from the bare ramp's transmission."""
 
 import numpy as np
@@ -26,7 +26,7 @@ def test_target_differs_clearly_from_the_bare_ramp():
 
 
 def test_target_is_converged_in_the_grid():
-    """n_fd = 1000 points approximate the continuum T (SPEC §3: lattice -> continuum as a -> 0)."""
+    """n_fd = 1000 points approximate the continuum T (physics.md §3: lattice -> continuum as a -> 0)."""
     cfg = PINNConfig()
     e = targets.eval_energies(cfg)
     fine = cfg.replace(n_fd=4000)
@@ -34,7 +34,7 @@ def test_target_is_converged_in_the_grid():
 
 
 def test_free_wire_transmits_everything():
-    """SPEC §2 sanity case through the same FD path: U = 0 gives T = 1."""
+    """physics.md §2 sanity case through the same FD path: U = 0 gives T = 1."""
     cfg = PINNConfig()
     e = targets.eval_energies(cfg)
     np.testing.assert_allclose(targets.fd_transmission(np.zeros(cfg.n_fd), e, cfg), 1.0, atol=1e-10)

@@ -26,7 +26,7 @@ def test_short_training_lowers_the_loss():
     assert h["total"][-1] < h["total"][fwd_end]  # inverse stages
     assert np.all(np.isnan(h["target"][:fwd_end])) and np.all(np.isfinite(h["target"][fwd_end:]))
     assert np.all(np.diff(r.history_step) > 0)
-    # the potential stays pinned at the terminals (SPEC §7)
+    # the potential stays pinned at the terminals (physics.md §7)
     np.testing.assert_allclose([r.potential[0], r.potential[-1]], [0.0, -r.config.bias_V], atol=1e-6)
 
 

@@ -1,4 +1,4 @@
-"""Physics of the discrete QTBM transmission (SPEC §3)."""
+"""Physics of the discrete QTBM transmission (physics.md §3)."""
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +22,7 @@ def smooth_potential(x, amps, centers, widths, bias):
 
 
 def dense_qtbm(u, energy, length):
-    """Independent reference: assemble SPEC §3's A and b densely and solve with NumPy."""
+    """Independent reference: assemble physics.md §3's A and b densely and solve with NumPy."""
     n = u.size
     a = length / (n - 1)
     t = C / a**2
@@ -60,7 +60,7 @@ def test_free_wire_is_transparent():
 
 
 def test_free_wire_wavefunction_is_lattice_plane_wave():
-    """ψ_j = λ^j = e^{ikx_j} for U ≡ 0 (SPEC §2 sanity case, discrete form)."""
+    """ψ_j = λ^j = e^{ikx_j} for U ≡ 0 (physics.md §2 sanity case, discrete form)."""
     n, length, e = 50, 10.0, 0.2
     sol = ds.solve_qtbm(np.zeros(n), e, length)
     t = C / (length / (n - 1)) ** 2
@@ -144,7 +144,7 @@ def test_green_last_first_against_inverse_and_its_gradient():
     n=st.integers(20, 200),
 )
 def test_unitarity_on_random_smooth_potentials(amps, seed, bias, n):
-    """T + R = 1 and 0 ≤ T ≤ 1 whenever the left lead propagates (SPEC §3)."""
+    """T + R = 1 and 0 ≤ T ≤ 1 whenever the left lead propagates (physics.md §3)."""
     rng = np.random.default_rng(seed)
     x = np.linspace(0, 20, n)
     u = smooth_potential(x, amps, rng.uniform(4, 16, len(amps)), rng.uniform(0.8, 3, len(amps)), bias)
@@ -157,7 +157,7 @@ def test_unitarity_on_random_smooth_potentials(amps, seed, bias, n):
 
 def test_flat_wire_at_band_edge_is_finite():
     """At E = U_L = U_R the flat-wire matrix is singular; T = 0 and R = 1 must stay finite,
-    value and gradient (SPEC §3: no NaN may reach an optimiser)."""
+    value and gradient (physics.md §3: no NaN may reach an optimiser)."""
     sol = ds.solve_qtbm(np.zeros(20), 0.0, 20.0)
     assert sol.transmission == 0.0 and sol.reflection == 1.0 and np.all(np.isfinite(sol.psi))
     g = jax.grad(lambda u: ds.transmission(u, 0.0, 20.0))(jnp.zeros(20))
