@@ -24,9 +24,7 @@ import numpy as np
 from . import validation as val
 from .constants import CURRENT_UA_PER_EV, kinetic_prefactor
 from .device import BarrierParams, DeviceConfig, as_params, check_config, potential_unchecked
-from .qtbm import transmission_single
-
-jax.config.update("jax_enable_x64", True)
+from .qtbm import transmission_sweep
 
 
 def catmull_rom(x_new, x0, dx, values):
@@ -66,8 +64,7 @@ def catmull_rom(x_new, x0, dx, values):
 
 def _transmission_at(u, energies, cfg: DeviceConfig):
     """T(E) for the potential ``u`` at each of ``energies`` (vectorised physics.md §3 solve)."""
-    solve = jax.vmap(transmission_single, in_axes=(None, 0, None, None))
-    return solve(u, energies, cfg.length_nm, cfg.m_eff)
+    return transmission_sweep(u, energies, cfg.length_nm, cfg.m_eff)
 
 
 def integration_nodes(fermi_level, bias, n_interp):

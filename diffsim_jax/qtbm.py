@@ -46,9 +46,8 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from . import validation as val
-from .constants import DEFAULT_M_EFF, kinetic_prefactor
+from .constants import DEFAULT_M_EFF, HBAR2_OVER_2M0_EV_NM2, kinetic_prefactor
 
-jax.config.update("jax_enable_x64", True)
 
 
 # --------------------------------------------------------------------------------------
@@ -265,12 +264,214 @@ def _green_last_first_jvp(primals, tangents):
 green_last_first.defjvp(_green_last_first_jvp, symbolic_zeros=True)
 
 
+# --------------------------------------------------------------------------------------
+# Lattice with per-site masses (physics.md §9; uniform mass: §3)
+# --------------------------------------------------------------------------------------
+class Lattice(NamedTuple):
+    """The energy-independent part of the QTBM matrix (physics.md §3, §9).
+
+    A(E) = tridiag(−hop, onsite − E, −hop) + Σ_L(E) e₀e₀ᵀ + Σ_R(E) e_{N−1}e_{N−1}ᵀ.
+
+    Attributes:
+      onsite: (N,) t_{j−½} + t_{j+½} + U_j in eV (2t + U_j for a uniform mass).
+      hop: the bond hoppings t_{j+½} = C₀/(m_{j+½} a²) in eV: a scalar for a uniform
+        mass, else an (N−1,) array with m_{j+½} = (m_j + m_{j+1})/2.
+      t_left, t_right: hoppings of the uniform leads, C₀/(m_0 a²) and C₀/(m_{N−1} a²).
+      u_left, u_right: lead potentials U_0 and U_{N−1} in eV.
+    """
+
+    onsite: jax.Array
+    hop: jax.Array
+    t_left: jax.Array
+    t_right: jax.Array
+    u_left: jax.Array
+    u_right: jax.Array
+
+
+def lattice(potential, length, m_eff) -> Lattice:
+    """:class:`Lattice` of ``potential`` (N,) on [0, length] with mass ``m_eff`` (scalar or (N,)).
+
+    A scalar mass gives exactly the matrix of physics.md §3 (eq. 3.3); an (N,) array the
+    BenDaniel–Duke discretisation of physics.md §9 with bond masses (m_j + m_{j+1})/2.
+    """
+    n = potential.shape[-1]
+    spacing = length / (n - 1)
+    if jnp.ndim(m_eff) == 0:
+        hopping = kinetic_prefactor(m_eff) / spacing**2  # t = C/a²
+        return Lattice(2.0 * hopping + potential, hopping, hopping, hopping, potential[0], potential[-1])
+    c0_over_a2 = HBAR2_OVER_2M0_EV_NM2 / spacing**2
+    hop = c0_over_a2 / (0.5 * (m_eff[1:] + m_eff[:-1]))  # t_{j+½}
+    t_left, t_right = c0_over_a2 / m_eff[0], c0_over_a2 / m_eff[-1]
+    left = jnp.concatenate([t_left[None], hop])  # t_{j−½}
+    right = jnp.concatenate([hop, t_right[None]])  # t_{j+½}
+    return Lattice(left + right + potential, hop, t_left, t_right, potential[0], potential[-1])
+
+
+def _uniform(lat: Lattice) -> bool:
+    return jnp.ndim(lat.hop) == 0
+
+
+# --------------------------------------------------------------------------------------
+# G_{N−1,0} for a sweep of energies with a recomputing custom VJP (physics.md §3.6, §9)
+# --------------------------------------------------------------------------------------
+def _cx(re, im):
+    return lax.complex(re, im)
+
+
+def _phi_pass(onsite, hop, energies, sigma_l, sigma_r):
+    """Value pass: φ from the transmitted side, for all energies at once; stores nothing.
+
+    φ_{N−1} = 1, φ_{N−2} = (d_{N−1} + Σ_R)/t_{N−3/2}, and for j = N−2 … 1
+    φ_{j−1} = [(d_j − E)·φ_j − t_{j+½}·φ_{j+1}]/t_{j−½} (physics.md eq. 3.7; 9.4 with
+    per-site masses). Returns (s, φ₀, φ₁) with s = (d₀ − E + Σ_L)φ₀ − t_½·φ₁, so that
+    G_{N−1,0} = 1/s. Complex numbers are carried as (re, im) pairs of (M,) arrays: the
+    coefficients are real, so each step is real multiply-adds on the whole sweep.
+
+    For a scalar ``hop`` the operations are exactly those of :func:`_columns` (same order,
+    same rounding), so a uniform mass gives bit-for-bit the values of :func:`green_last_first`.
+    """
+    e = energies
+    if jnp.ndim(hop) == 0:
+        first = (onsite[-1] - e + sigma_r) / hop
+        xs = onsite[1:-1]
+
+        def step(carry, d):
+            (cr, ci), (pr, pi) = carry
+            coef = (d - e) / hop
+            return ((coef * cr - pr, coef * ci - pi), (cr, ci)), None
+
+        t_half = hop
+    else:
+        inv = 1.0 / hop
+        first = (onsite[-1] - e + sigma_r) * inv[-1]
+        xs = (onsite[1:-1], inv[:-1], hop[1:] * inv[:-1])  # d_j, 1/t_{j−½}, t_{j+½}/t_{j−½}
+
+        def step(carry, x):
+            d, inv_left, ratio = x
+            (cr, ci), (pr, pi) = carry
+            coef = (d - e) * inv_left
+            return ((coef * cr - ratio * pr, coef * ci - ratio * pi), (cr, ci)), None
+
+        t_half = hop[0]
+    one = (jnp.ones_like(e), jnp.zeros_like(e))
+    init = ((jnp.real(first), jnp.imag(first)), one)
+    ((r0, i0), (r1, i1)), _ = lax.scan(step, init, xs, reverse=True, unroll=_UNROLL[False])
+    phi0, phi1 = _cx(r0, i0), _cx(r1, i1)
+    scale = (onsite[0] - e + sigma_l) * phi0 - t_half * phi1
+    return scale, phi0, phi1
+
+
+def _adjoint_pass(onsite, hop, energies, sigma_l, phi0, phi1, c):
+    """Reverse pass of :func:`corner_green`: one fused scan from the left, nothing stored.
+
+    χ (the column of the wave injected from the right, χ₀ = 1) and φ (regenerated upward
+    from the saved φ₀, φ₁) obey the same interior recurrence
+    x_{j+1} = [(d_j − E)·x_j − t_{j−½}·x_{j−1}]/t_{j+½}, so both advance together. With
+    w_j = χ_j φ_j and p_j = χ_j φ_{j+1} + χ_{j+1} φ_j and c = −ḡ/s², the cotangents are
+    (physics.md eq. 3.8)
+
+        ō_j = Σ_E Re(c·w_j),   Ē = −Σ_j Re(c·w_j),   t̄_{j+½} = −Σ_E Re(c·p_j),
+        Σ̄_L = c·w₀,   Σ̄_R = c·w_{N−1},
+
+    reduced over the energy sweep inside the scan, so the pass emits N + (N−1) reals in all.
+    Regenerating φ upward runs its recurrence in the direction in which it decays; the
+    rounding error so introduced is bounded by ε·|G_{00}|²/|G_{j0}| and enters multiplied
+    by |c·χ_j| ∝ |G_{N−1,0}|·|G_{j,N−1}|, so the absolute error of every cotangent stays at
+    the level of ε times the cotangent's scale (physics.md §3.6; checked against the
+    stored-column JVP and against finite differences in tests/test_qtbm.py).
+    """
+    e = energies
+    cr, ci = jnp.real(c), jnp.imag(c)
+    uniform = jnp.ndim(hop) == 0
+    t_first = hop if uniform else hop[0]
+    chi1 = (onsite[0] - e + sigma_l) / t_first
+
+    def re_c(wr, wi):  # Re(c·w), per energy
+        return cr * wr - ci * wi
+
+    def emit(xr, xi, yr, yi):  # Re(c·x·y) for complex x, y given as pairs
+        return re_c(xr * yr - xi * yi, xr * yi + xi * yr)
+
+    if uniform:
+        xs = onsite[1:-1]
+    else:
+        inv = 1.0 / hop
+        xs = (onsite[1:-1], inv[1:], hop[:-1] * inv[1:])  # d_j, 1/t_{j+½}, t_{j−½}/t_{j+½}
+
+    def step(carry, x):
+        (ar, ai), (br, bi), (fr, fi), (gr, gi), e_bar = carry  # χ_{j−1}, χ_j, φ_{j−1}, φ_j
+        if uniform:
+            coef = (x - e) / hop
+            nar, nai = coef * br - ar, coef * bi - ai
+            nfr, nfi = coef * gr - fr, coef * gi - fi
+        else:
+            d, inv_right, ratio = x
+            coef = (d - e) * inv_right
+            nar, nai = coef * br - ratio * ar, coef * bi - ratio * ai
+            nfr, nfi = coef * gr - ratio * fr, coef * gi - ratio * fi
+        w = emit(br, bi, gr, gi)  # Re(c·χ_j φ_j), per energy
+        p = emit(br, bi, nfr, nfi) + emit(nar, nai, gr, gi)  # Re(c·p_j)
+        new = ((br, bi), (nar, nai), (gr, gi), (nfr, nfi), e_bar - w)
+        return new, (jnp.sum(w), -jnp.sum(p))
+
+    zero = jnp.zeros_like(e)
+    w0 = re_c(jnp.real(phi0), jnp.imag(phi0))
+    p0 = re_c(jnp.real(phi1), jnp.imag(phi1)) + emit(jnp.real(chi1), jnp.imag(chi1), jnp.real(phi0), jnp.imag(phi0))
+    init = (
+        (jnp.ones_like(e), zero),
+        (jnp.real(chi1), jnp.imag(chi1)),
+        (jnp.real(phi0), jnp.imag(phi0)),
+        (jnp.real(phi1), jnp.imag(phi1)),
+        -w0,
+    )
+    (_, (chr_, chi_), _, (fr, fi), e_bar), (o_mid, t_mid) = lax.scan(step, init, xs, unroll=_UNROLL[False])
+    w_last = _cx(chr_ * fr - chi_ * fi, chr_ * fi + chi_ * fr)  # χ_{N−1}·φ_{N−1}
+    wl = re_c(jnp.real(w_last), jnp.imag(w_last))
+    onsite_bar = jnp.concatenate([jnp.sum(w0)[None], o_mid, jnp.sum(wl)[None]])
+    hop_bar = jnp.concatenate([-jnp.sum(p0)[None], t_mid])
+    if uniform:
+        hop_bar = jnp.sum(hop_bar)
+    return onsite_bar, hop_bar, e_bar - wl, c * phi0, c * w_last
+
+
+@jax.custom_vjp
+def corner_green(onsite, hop, energies, sigma_l, sigma_r):
+    """G_{N−1,0}(E) = (A(E)⁻¹)_{N−1,0} for each of ``energies`` (M,) (physics.md §3.6, §9).
+
+    A(E) = tridiag(−hop, onsite − E, −hop) + Σ_L e₀e₀ᵀ + Σ_R e_{N−1}e_{N−1}ᵀ, ``hop`` a
+    scalar or (N−1,) bond hoppings, ``sigma_l``/``sigma_r`` (M,) self-energies.
+
+    One O(N) pass over the sites for the whole sweep, nothing stored (:func:`_phi_pass`).
+    Reverse mode (custom VJP) costs one more fused O(N) pass that regenerates φ instead of
+    storing it and reduces the cotangents over the sweep as it goes
+    (:func:`_adjoint_pass`). Forward mode is not defined for this function; use
+    :func:`green_last_first` (custom JVP) for that (``transmission(..., forward_mode=True)``).
+    """
+    scale, _, _ = _phi_pass(onsite, hop, energies, sigma_l, sigma_r)
+    return 1.0 / scale
+
+
+def _corner_green_fwd(onsite, hop, energies, sigma_l, sigma_r):
+    scale, phi0, phi1 = _phi_pass(onsite, hop, energies, sigma_l, sigma_r)
+    g = 1.0 / scale
+    return g, (onsite, hop, energies, sigma_l, g, phi0, phi1)
+
+
+def _corner_green_bwd(res, g_bar):
+    onsite, hop, energies, sigma_l, g, phi0, phi1 = res
+    c = -g_bar * g * g  # −ḡ/s²
+    return _adjoint_pass(onsite, hop, energies, sigma_l, phi0, phi1, c)
+
+
+corner_green.defvjp(_corner_green_fwd, _corner_green_bwd)
+
+
 class QTBMSolution(NamedTuple):
     """Solution of the QTBM problem at one energy (physics.md §3).
 
     Attributes:
       psi: complex wavefunction ψ_j on the grid, unit-amplitude wave injected from the left.
-      transmission: T = (Im λ_R / Im λ_L)·|ψ_{N−1}|², 0 when either lead is evanescent.
+      transmission: T = (t_R Im λ_R / t_L Im λ_L)·|ψ_{N−1}|², 0 when either lead is evanescent.
       reflection: R = |ψ_0 − 1|² (meaningful when the left lead propagates).
     """
 
@@ -279,42 +480,60 @@ class QTBMSolution(NamedTuple):
     reflection: jax.Array
 
 
-def _assemble(potential, energy, length, m_eff):
-    """The QTBM matrix of physics.md §3 at one energy: (t, λ_L, λ_R, onsite 2t + U_j − E).
+def _lead_phases(lat: Lattice, energies):
+    """(λ_L, λ_R) of the two uniform leads at ``energies`` (physics.md eq. 3.2)."""
+    return lead_phase(energies, lat.u_left, lat.t_left), lead_phase(energies, lat.u_right, lat.t_right)
 
-    A = tridiag(−t, onsite, −t) + Σ_L e₀e₀ᵀ + Σ_R e_{N−1}e_{N−1}ᵀ with Σ_s = −t·λ_s.
+
+def _fisher_lee(t_left, t_right, lam_l, lam_r, g_last):
+    """T = 4 t_L t_R·Im λ_L·Im λ_R·|G_{N−1,0}|² (physics.md eqs. 3.5, 9.5)."""
+    return 4.0 * t_left * t_right * lam_l.imag * lam_r.imag * jnp.abs(g_last) ** 2
+
+
+def transmission_sweep(potential, energies, length, m_eff, forward_mode: bool = False):
+    """T at each of ``energies`` (M,) (physics.md §3, §9); no validation, jit/vmap/grad-safe.
+
+    ``m_eff`` is a scalar or an (N,) array of per-site masses. T = 0 unless both leads
+    propagate; in that case the solve is given absorbing self-energies −i·t instead (the
+    "double where"): A is then always invertible, so no inf/NaN can enter the value or the
+    gradient, even at a band edge where the true A can be singular (a flat wire at E = U_s).
+    While both leads propagate, A is invertible: a null vector v would need
+    Im(vᴴAv) = −(t_L Im λ_L|v₀|² + t_R Im λ_R|v_{N−1}|²) = 0, so v₀ = 0, and the recurrence
+    then forces v = 0.
+
+    ``forward_mode=False`` (default) uses :func:`corner_green`, whose reverse mode
+    recomputes instead of storing; ``True`` uses :func:`green_last_first` (uniform mass) or
+    the Thomas solve (per-site masses), which support ``jax.jvp``/``jacfwd`` as well. Both
+    give the same values.
     """
-    n = potential.shape[-1]
-    spacing = length / (n - 1)
-    hopping = kinetic_prefactor(m_eff) / spacing**2  # t = C/a²
-    lam_l = lead_phase(energy, potential[0], hopping)
-    lam_r = lead_phase(energy, potential[-1], hopping)
-    onsite = 2.0 * hopping + potential - energy  # real part of A_jj
-    return hopping, lam_l, lam_r, onsite
-
-
-def _fisher_lee(hopping, lam_l, lam_r, g_last):
-    """T = (Im λ_R/Im λ_L)|ψ_{N−1}|² = 4t²·Im λ_L·Im λ_R·|G_{N−1,0}|² (module docstring)."""
-    return 4.0 * hopping**2 * lam_l.imag * lam_r.imag * jnp.abs(g_last) ** 2
-
-
-def transmission_single(potential, energy, length, m_eff):
-    """T at one energy (physics.md §3) through :func:`green_last_first`; no validation, jit/vmap/grad-safe.
-
-    T = 0 unless both leads propagate. In that case the solve is given absorbing
-    self-energies −i·t instead (the "double where"): A is then always invertible, so no
-    inf/NaN can enter the value or the gradient, even at a band edge where the true A can
-    be singular (a flat wire at E = U_s). While both leads propagate, A is invertible:
-    a null vector v would need Im(vᴴAv) = −t(Im λ_L|v₀|² + Im λ_R|v_{N−1}|²) = 0, so
-    v₀ = 0, and the recurrence then forces v = 0.
-    """
-    hopping, lam_l, lam_r, onsite = _assemble(potential, energy, length, m_eff)
+    lat = lattice(potential, length, m_eff)
+    lam_l, lam_r = _lead_phases(lat, energies)
     both = (lam_l.imag > 0.0) & (lam_r.imag > 0.0)
-    absorbing = -1j * hopping
-    sigma_l = jnp.where(both, -hopping * lam_l, absorbing)
-    sigma_r = jnp.where(both, -hopping * lam_r, absorbing)
-    g_last = green_last_first(onsite, sigma_l, sigma_r, hopping)
-    return jnp.where(both, _fisher_lee(hopping, lam_l, lam_r, g_last), 0.0)
+    sigma_l = jnp.where(both, -lat.t_left * lam_l, -1j * lat.t_left)
+    sigma_r = jnp.where(both, -lat.t_right * lam_r, -1j * lat.t_right)
+    if not forward_mode:
+        g_last = corner_green(lat.onsite, lat.hop, energies, sigma_l, sigma_r)
+    elif _uniform(lat):
+        g_last = jax.vmap(lambda e, sl, sr: green_last_first(lat.onsite - e, sl, sr, lat.hop))(energies, sigma_l, sigma_r)
+    else:
+        g_last = jax.vmap(lambda e, sl, sr: _thomas_corner(lat, e, sl, sr))(energies, sigma_l, sigma_r)
+    return jnp.where(both, _fisher_lee(lat.t_left, lat.t_right, lam_l, lam_r, g_last), 0.0)
+
+
+def _tridiagonal(lat: Lattice, energy, sigma_l, sigma_r):
+    """(diag, off) of A(E) as complex arrays for the Thomas solve."""
+    n = lat.onsite.shape[-1]
+    diag = (lat.onsite - energy).astype(jnp.complex128)
+    diag = diag.at[0].add(sigma_l).at[-1].add(sigma_r)
+    off = jnp.broadcast_to(-lat.hop, (n - 1,)).astype(jnp.complex128)
+    return diag, off
+
+
+def _thomas_corner(lat: Lattice, energy, sigma_l, sigma_r):
+    """G_{N−1,0} from a Thomas solve of A g = e₀ (forward-mode capable reference path)."""
+    diag, off = _tridiagonal(lat, energy, sigma_l, sigma_r)
+    rhs = jnp.zeros(diag.shape, jnp.complex128).at[0].set(1.0)
+    return solve_tridiagonal(diag, off, rhs)[-1]
 
 
 def _self_energy(hopping, lam):
@@ -326,18 +545,16 @@ def _self_energy(hopping, lam):
 
 
 def qtbm_single(potential, energy, length, m_eff) -> QTBMSolution:
-    """Full QTBM solution at one energy (physics.md §3): ψ from the tridiagonal solve A ψ = b."""
-    hopping, lam_l, lam_r, onsite = _assemble(potential, energy, length, m_eff)
-    n = potential.shape[-1]
-    diag = onsite.astype(jnp.complex128)
-    diag = diag.at[0].add(_self_energy(hopping, lam_l)).at[-1].add(_self_energy(hopping, lam_r))
-    off = jnp.full((n - 1,), -hopping, dtype=jnp.complex128)
-    b0 = hopping * (1.0 / lam_l - lam_l)  # = −2i·t·sin(k_L a) when propagating
-    rhs = jnp.zeros((n,), jnp.complex128).at[0].set(b0)
+    """Full QTBM solution at one energy (physics.md §3, §9): ψ from the tridiagonal solve A ψ = b."""
+    lat = lattice(potential, length, m_eff)
+    lam_l, lam_r = _lead_phases(lat, energy)
+    diag, off = _tridiagonal(lat, energy, _self_energy(lat.t_left, lam_l), _self_energy(lat.t_right, lam_r))
+    b0 = lat.t_left * (1.0 / lam_l - lam_l)  # = −2i·t_L·sin(k_L a) when propagating
+    rhs = jnp.zeros(diag.shape, jnp.complex128).at[0].set(b0)
     psi = solve_tridiagonal(diag, off, rhs)
     # T from the independent recurrence path (no division by Im λ_L, cheaper than a
     # second Thomas solve); T + R = 1 then cross-checks the two solvers.
-    transmission = transmission_single(potential, energy, length, m_eff)
+    transmission = transmission_sweep(potential, energy[None], length, m_eff)[0]
     return QTBMSolution(psi, transmission, jnp.abs(psi[0] - 1.0) ** 2)
 
 
@@ -347,34 +564,44 @@ def _solve_many(potential, energies, length, m_eff) -> QTBMSolution:
     return jax.vmap(qtbm_single, in_axes=(None, 0, None, None))(potential, energies, length, m_eff)
 
 
-@jax.jit
-def transmission_many(potential, energies, length, m_eff):
-    """:func:`transmission_single` vectorised over a 1-D array of energies (no validation)."""
-    return jax.vmap(transmission_single, in_axes=(None, 0, None, None))(potential, energies, length, m_eff)
+transmission_many = jax.jit(transmission_sweep, static_argnames="forward_mode")
 
 
 # --------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------
 def band_top_eV(potential, length, m_eff=DEFAULT_M_EFF):
-    """Highest energy the lattice model accepts: min over the two leads of U_s + 4t (physics.md §3)."""
+    """Highest energy the lattice model accepts: min over the two leads of U_s + 4t_s (physics.md §3, §9)."""
     n = np.shape(potential)[-1]
-    hopping = kinetic_prefactor(m_eff) / (length / (n - 1)) ** 2
-    return jnp.minimum(potential[0], potential[-1]) + 4.0 * hopping
+    c0_over_a2 = HBAR2_OVER_2M0_EV_NM2 / (length / (n - 1)) ** 2
+    m = np.broadcast_to(np.asarray(m_eff, float), (n,))
+    return np.minimum(potential[0] + 4.0 * c0_over_a2 / m[0], potential[-1] + 4.0 * c0_over_a2 / m[-1])
+
+
+def check_mass(m_eff, n_points: int, name: str = "m_eff"):
+    """Validate an effective mass: a scalar or an (N,) array of per-site masses, all > 0 (units of m0)."""
+    val.check_ndim(name, m_eff, (0, 1))
+    if np.ndim(m_eff) == 1 and np.shape(m_eff)[0] != n_points:
+        raise ValueError(
+            f"{name} must be a scalar or have one mass per grid point ({n_points}), got shape {np.shape(m_eff)}"
+        )
+    val.check_positive(name, m_eff)
+    return m_eff
 
 
 def _validate_system(potential, energies, length, m_eff):
     """Checks shared by :func:`transmission` and :func:`solve_qtbm`."""
     val.check_ndim("potential", potential, (1,))
-    if np.shape(potential)[0] < 3:
-        raise ValueError(f"potential needs at least 3 grid points, got {np.shape(potential)[0]}")
+    n = np.shape(potential)[0]
+    if n < 3:
+        raise ValueError(f"potential needs at least 3 grid points, got {n}")
     val.check_ndim("energies", energies, (0, 1))
     potential = val.as_float_array("potential", potential)
     energies = val.as_float_array("energies", energies)
     val.check_positive("length", length)
-    val.check_positive("m_eff", m_eff)
+    check_mass(m_eff, n)
     if val.is_concrete((potential, energies, length, m_eff)):
-        top = float(band_top_eV(np.asarray(potential), float(length), float(m_eff)))
+        top = float(band_top_eV(np.asarray(potential), float(length), np.asarray(m_eff, float)))
         too_high = np.asarray(energies) > top
         if np.any(too_high):
             raise ValueError(
@@ -391,13 +618,13 @@ def _validate_system(potential, energies, length, m_eff):
 
 
 def solve_qtbm(potential, energies, length, m_eff=DEFAULT_M_EFF) -> QTBMSolution:
-    """Wavefunctions, transmission and reflection for each energy (physics.md §3).
+    """Wavefunctions, transmission and reflection for each energy (physics.md §3, §9).
 
     Args:
       potential: (N,) total potential U_j in eV on the uniform grid spanning [0, length].
       energies: scalar or (M,) electron energies in eV.
       length: device length L in nm.
-      m_eff: effective mass in units of m0.
+      m_eff: effective mass in units of m0: a scalar, or (N,) per-site masses.
     Returns:
       :class:`QTBMSolution` with ``psi`` of shape (N,) or (M, N) and ``transmission``,
       ``reflection`` of shape () or (M,).
@@ -409,22 +636,26 @@ def solve_qtbm(potential, energies, length, m_eff=DEFAULT_M_EFF) -> QTBMSolution
     return sol
 
 
-def transmission(potential, energies, length, m_eff=DEFAULT_M_EFF):
-    """Transmission probability T(E) through the potential ``potential`` (physics.md §3, §8).
+def transmission(potential, energies, length, m_eff=DEFAULT_M_EFF, *, forward_mode: bool = False):
+    """Transmission probability T(E) through the potential ``potential`` (physics.md §3, §8, §9).
 
     Args:
       potential: (N,) total potential U_j in eV on the uniform grid x_j = j·L/(N−1),
         N ≥ 3. The leads continue U_0 and U_{N−1}.
       energies: scalar or (M,) energies in eV; must lie below the lattice band top.
       length: L in nm.
-      m_eff: effective mass in units of m0 (default 0.067, GaAs).
+      m_eff: effective mass in units of m0 (default 0.067, GaAs): a scalar, or an (N,)
+        array of per-site masses (BenDaniel–Duke, bond masses (m_j + m_{j+1})/2; the leads
+        keep the end sites' masses).
+      forward_mode: also support ``jax.jvp``/``jacfwd`` (a slower reverse mode); the
+        values are the same.
     Returns:
       T with the shape of ``energies``, in [0, 1].
 
-    Works under ``jax.jit``, ``jax.vmap``, ``jax.grad`` (w.r.t. potential and energies)
-    and forward mode, in float64. Inputs are validated when concrete; under tracing only
+    Works under ``jax.jit``, ``jax.vmap`` and ``jax.grad`` (w.r.t. potential, energies,
+    length and masses), in float64. Inputs are validated when concrete; under tracing only
     shapes are checked.
     """
     potential, energies, length, m_eff = _validate_system(potential, energies, length, m_eff)
-    t = transmission_many(potential, jnp.atleast_1d(energies), length, m_eff)
+    t = transmission_many(potential, jnp.atleast_1d(energies), length, m_eff, forward_mode=forward_mode)
     return t[0] if energies.ndim == 0 else t

@@ -238,5 +238,10 @@ def test_gradients_match_finite_differences():
         d[i] = h
         np.testing.assert_allclose(ge[i], (f(u, e + d, 20.0) - f(u, e - d, 20.0)) / (2 * h), rtol=1e-5)
     np.testing.assert_allclose(gl, (f(u, e, 20.0 + h) - f(u, e, 20.0 - h)) / (2 * h), rtol=1e-5)
-    fwd = jax.jacfwd(f)(jnp.asarray(u), jnp.asarray(e), 20.0)
+    # forward mode (the custom-JVP path) agrees with reverse mode (the recomputing custom VJP)
+    def f_fwd(u, e, length):
+        return jnp.sum(ds.transmission(u, e, length, forward_mode=True) ** 2)
+
+    fwd = jax.jacfwd(f_fwd)(jnp.asarray(u), jnp.asarray(e), 20.0)
     np.testing.assert_allclose(fwd, gu, rtol=1e-10, atol=1e-14)
+    np.testing.assert_array_equal(ds.transmission(u, e, 20.0, forward_mode=True), ds.transmission(u, e, 20.0))
