@@ -35,7 +35,6 @@ from diffsim_jax.current import iv_curve_unchecked
 from diffsim_jax.paper_devices import modified_params, original_params
 from diffsim_jax.qtbm import _assemble, _solve_many, transmission_many
 
-jax.config.update("jax_enable_x64", True)
 
 
 def timeit(fn, *args, repeats=30):

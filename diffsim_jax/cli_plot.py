@@ -8,15 +8,11 @@ from __future__ import annotations
 
 from typing import IO
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .device import BarrierParams, DeviceConfig, potential  # noqa: E402
+from .device import BarrierParams, DeviceConfig, potential
 
 
 #: Image formats that need nothing beyond matplotlib and Pillow (not pgf: it needs LaTeX).
@@ -50,35 +46,33 @@ def plot_iv_and_potential(
     level of the left contact, and ``initial_params`` at zero bias (dashed) when given.
     """
     biases = np.asarray(biases, float)
-    fig, (ax_iv, ax_u) = plt.subplots(1, 2, figsize=(9.0, 3.6), layout="constrained")
-    try:
-        if target is not None:
-            tb = biases if target_biases is None else np.asarray(target_biases, float)
-            ax_iv.plot(tb, target, "o", mfc="none", color="0.35", label="target")
-        ax_iv.plot(biases, currents, ".-", color="C0", label=currents_label)
-        ax_iv.set_xlabel("bias V (V)")
-        ax_iv.set_ylabel("current I (µA)")
-        ax_iv.set_xlim(left=0)
-        ax_iv.set_ylim(bottom=min(0.0, ax_iv.get_ylim()[0]))
-        ax_iv.legend(frameon=False)
-        ax_iv.set_title("I–V")
+    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+    ax_iv, ax_u = fig.subplots(1, 2)
+    if target is not None:
+        tb = biases if target_biases is None else np.asarray(target_biases, float)
+        ax_iv.plot(tb, target, "o", mfc="none", color="0.35", label="target")
+    ax_iv.plot(biases, currents, ".-", color="C0", label=currents_label)
+    ax_iv.set_xlabel("bias V (V)")
+    ax_iv.set_ylabel("current I (µA)")
+    ax_iv.set_xlim(left=0)
+    ax_iv.set_ylim(bottom=min(0.0, ax_iv.get_ylim()[0]))
+    ax_iv.legend(frameon=False)
+    ax_iv.set_title("I–V")
 
-        x = np.asarray(cfg.grid_nm())
-        v_max = float(np.max(biases)) if biases.size else 0.0
-        if initial_params is not None:
-            ax_u.plot(x, np.asarray(potential(initial_params, 0.0, cfg)), "--", color="0.55", label="start, V = 0")
-        ax_u.plot(x, np.asarray(potential(params, 0.0, cfg)), color="C1", label="design, V = 0")
-        if v_max > 0:
-            u_max = np.asarray(potential(params, v_max, cfg))
-            ax_u.plot(x, u_max, color="C3", alpha=0.7, label=f"design, V = {v_max:g} V")
-        ax_u.axhline(float(params.fermi_level), color="C2", lw=1, ls=":", label="Fermi level $E_F$")
-        ax_u.set_xlabel("position x (nm)")
-        ax_u.set_ylabel("potential U (eV)")
-        ax_u.set_xlim(0, cfg.length_nm)
-        ax_u.legend(frameon=False, fontsize="small")
-        ax_u.set_title("potential profile")
-        if title:
-            fig.suptitle(title, fontsize="medium")
-        fig.savefig(file, format=fmt, dpi=100)
-    finally:
-        plt.close(fig)
+    x = np.asarray(cfg.grid_nm())
+    v_max = float(np.max(biases)) if biases.size else 0.0
+    if initial_params is not None:
+        ax_u.plot(x, np.asarray(potential(initial_params, 0.0, cfg)), "--", color="0.55", label="start, V = 0")
+    ax_u.plot(x, np.asarray(potential(params, 0.0, cfg)), color="C1", label="design, V = 0")
+    if v_max > 0:
+        u_max = np.asarray(potential(params, v_max, cfg))
+        ax_u.plot(x, u_max, color="C3", alpha=0.7, label=f"design, V = {v_max:g} V")
+    ax_u.axhline(float(params.fermi_level), color="C2", lw=1, ls=":", label="Fermi level $E_F$")
+    ax_u.set_xlabel("position x (nm)")
+    ax_u.set_ylabel("potential U (eV)")
+    ax_u.set_xlim(0, cfg.length_nm)
+    ax_u.legend(frameon=False, fontsize="small")
+    ax_u.set_title("potential profile")
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    fig.savefig(file, format=fmt, dpi=100)

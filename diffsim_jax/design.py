@@ -1,23 +1,24 @@
-"""Gradient-based inverse I–V design (physics.md §6; paper eqs. 21–25).
+"""Gradient-based inverse design (physics.md §6; paper eqs. 21–25).
 
-Given observations (V_i, I*_i), find θ = (h, c, w, E_F) minimising
+Three layers, each usable alone:
 
-    L(θ) = mean_i (I(V_i; θ) − I*_i)² / I_scale²  +  P(θ),       I_scale = max_i |I*_i|
+* :func:`optimize` — minimise any pure loss over a model's normalised coordinates z with
+  any Optax optimiser; non-finite steps are skipped; the best iterate is returned.
+* :func:`design_model` — the same for a device model (:mod:`diffsim_jax.models`): the
+  model supplies its coordinates (``normalization``) and its penalty; :func:`iv_loss`
+  builds the I–V loss of physics.md eq. 6.2 for any observable (0 K current, finite-T
+  current, current density …).
+* :func:`design` — the paper's design (Figs. 4–5): the box model, its 0 K I–V and AdaBelief.
 
-where P penalises boxes that reach into the terminals (outside the window [x_a, x_b]):
+The paper's loss, for observations (V_i, I*_i) and θ = (h, c, w, E_F):
 
-    P(θ) = penalty_weight · Σ_j [ relu(x_a − (c_j − w_j/2))² + relu((c_j + w_j/2) − x_b)² ] / (1 nm²).
+    L(θ) = mean_i (I(V_i; θ) − I*_i)² / I_scale²  +  w_P·P(θ),       I_scale = max_i |I*_i|
+    P(θ) = Σ_j [ relu(x_a − (c_j − w_j/2))² + relu((c_j + w_j/2) − x_b)² ] / (1 nm²)
 
-The gradient ∇L = Jᵀe comes from reverse-mode AD through the simulator (one extra O(N)
-solve per transmission), and the update is Optax AdaBelief.
-
-Parameters of very different scale (eV, nm) are optimised in normalised coordinates z
-(:class:`Normalization`), with z = 0 at the initial design:
-
-    h = h₀ + Δh·z_h                     (Δh = 0.1 eV)
-    c = c₀ + Δc·z_c                     (Δc = 1 nm)
-    w = w₀·exp(z_w/2)                   (w > 0 always; dw/dz_w = w₀/2 at the start)
-    E_F = E_max·sigmoid(logit(E_F₀/E_max) + z_F)   (0 < E_F < E_max, the top of the tabulated window)
+P penalises boxes that reach into the terminals. The gradient ∇L = Jᵀe comes from
+reverse-mode AD through the simulator (physics.md §3.9), the update is Optax AdaBelief
+in the coordinates of :class:`~diffsim_jax.device.BoxNormalization` (physics.md eq. 6.6):
+h = h₀ + Δh·z_h, c = c₀ + Δc·z_c, w = w₀·exp(z_w/2), E_F = E_max·sigmoid(logit(E_F₀/E_max) + z_F).
 """
 
 from __future__ import annotations
@@ -35,9 +36,7 @@ from tqdm.auto import tqdm
 
 from . import validation as val
 from .current import iv_curve_unchecked, validate_iv_inputs
-from .device import BarrierParams, DeviceConfig
-
-jax.config.update("jax_enable_x64", True)
+from .device import BarrierParams, BoxModel, BoxNormalization, DeviceConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,27 +69,43 @@ class DesignConfig:
             raise ValueError(f"penalty_weight must be finite and >= 0, got {self.penalty_weight!r}")
 
 
+#: The paper model's optimiser coordinates (physics.md eq. 6.6); defined with the model.
+Normalization = BoxNormalization
+
+
 @dataclasses.dataclass(frozen=True)
-class Normalization:
-    """Map between normalised coordinates z (a BarrierParams pytree, z = 0 at θ₀) and θ."""
+class OptimizeResult:
+    """Outcome of :func:`optimize` / :func:`design_model`.
 
-    init: BarrierParams
-    fermi_max_eV: float
-    height_scale_eV: float = 0.1
-    center_scale_nm: float = 1.0
+    Attributes:
+      params: the iterate with the lowest finite loss (physical units of the model).
+      loss_history: (iterations,) loss of the iterate *before* each update.
+      best_iteration: index into ``loss_history`` of ``params``.
+      seconds: wall time including compilation.
+      skipped: (iterations,) True where the loss or gradient was not finite and the step
+        was undone (see :func:`optimize`).
+    """
 
-    def to_physical(self, z: BarrierParams) -> BarrierParams:
-        p0 = self.init
-        logit0 = jnp.log(p0.fermi_level / (self.fermi_max_eV - p0.fermi_level))
-        return BarrierParams(
-            heights=p0.heights + self.height_scale_eV * z.heights,
-            centers=p0.centers + self.center_scale_nm * z.centers,
-            widths=p0.widths * jnp.exp(0.5 * z.widths),
-            fermi_level=self.fermi_max_eV * jax.nn.sigmoid(logit0 + z.fermi_level),
-        )
+    params: object
+    loss_history: np.ndarray
+    best_iteration: int
+    seconds: float
+    skipped: np.ndarray
 
-    def zeros(self) -> BarrierParams:
-        return jax.tree_util.tree_map(jnp.zeros_like, self.init)
+    @property
+    def best_loss(self) -> float:
+        """The lowest finite loss seen, that of ``params``."""
+        return float(self.loss_history[self.best_iteration])
+
+    @property
+    def final_loss(self) -> float:
+        """The loss at the last iteration (of the iterate before the last update)."""
+        return float(self.loss_history[-1])
+
+    @property
+    def skipped_steps(self) -> int:
+        """Iterations whose loss or gradient was not finite (their step was undone)."""
+        return int(np.sum(self.skipped))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,22 +142,141 @@ class DesignResult:
 
 
 def window_penalty(params: BarrierParams, cfg: DeviceConfig):
-    """Σ_j relu(x_a − left edge_j)² + relu(right edge_j − x_b)², in nm² (physics.md §4, §6)."""
-    xa, xb = cfg.window_nm
-    left = params.centers - 0.5 * params.widths
-    right = params.centers + 0.5 * params.widths
-    return jnp.sum(jax.nn.relu(xa - left) ** 2 + jax.nn.relu(right - xb) ** 2)
+    """Σ_j relu(x_a − left edge_j)² + relu(right edge_j − x_b)², in nm² (physics.md eq. 6.3)."""
+    return BoxModel.from_config(cfg).penalty(params)
+
+
+def iv_loss(model, observable: Callable, biases, target, penalty_weight: float = 1.0) -> Callable:
+    """L(θ) = mean_i (y(V_i; θ) − y*_i)²/y_scale² + w·P(θ) (physics.md eq. 6.2), y_scale = max |y*|.
+
+    ``observable(model, params, biases)`` returns the model's (K,) I–V (any unit, the
+    target's); ``model.penalty`` is P. Pure and jit/grad-safe.
+    """
+    scale = jnp.max(jnp.abs(target))
+
+    def loss(params):
+        err = observable(model, params, biases) - target
+        return jnp.mean(err**2) / scale**2 + penalty_weight * model.penalty(params)
+
+    return loss
+
+
+def _paper_observable(model_cfg: DeviceConfig):
+    """The paper's 0 K I–V of the box model with the quadrature of ``model_cfg`` (physics.md §5)."""
+
+    def observable(_model, params, biases):
+        return iv_curve_unchecked(params, biases, model_cfg)
+
+    return observable
 
 
 def make_loss(biases, target_currents, cfg: DeviceConfig, penalty_weight: float) -> Callable:
-    """L(θ) of physics.md §6 as a function of physical parameters (pure, jit/grad-safe)."""
-    scale = jnp.max(jnp.abs(target_currents))
+    """L(θ) of physics.md §6 for the paper's model, as a function of physical parameters."""
+    return iv_loss(BoxModel.from_config(cfg), _paper_observable(cfg), biases, target_currents, penalty_weight)
 
-    def loss(params: BarrierParams):
-        err = iv_curve_unchecked(params, biases, cfg) - target_currents
-        return jnp.mean(err**2) / scale**2 + penalty_weight * window_penalty(params, cfg)
 
-    return loss
+def default_optimizer(design_config: "DesignConfig") -> optax.GradientTransformation:
+    """AdaBelief with a cosine-decayed step (physics.md eqs. 6.7–6.8)."""
+    dcfg = design_config
+    schedule = optax.cosine_decay_schedule(dcfg.learning_rate, dcfg.iterations, alpha=dcfg.final_lr_fraction)
+    return optax.adabelief(schedule)
+
+
+def optimize(
+    loss: Callable,
+    normalization,
+    optimizer: optax.GradientTransformation,
+    iterations: int,
+    *,
+    progress: bool | None = None,
+    desc: str = "design",
+) -> OptimizeResult:
+    """Minimise ``loss(params)`` over the normalised coordinates z of ``normalization``.
+
+    Starts at z = 0 (``normalization.to_physical(zeros)`` is the initial design). A step
+    whose loss or gradient is not finite (the last update went where the model or the loss
+    is undefined) is skipped: the update from the last iterate where both were finite is
+    retried at half its length, a quarter after a second failure, and so on, with that
+    iterate's optimiser state (backtracking along the update; simply discarding the
+    update, as ``optax.apply_if_finite`` does, would evaluate the same point again and stay
+    there for ever). Skipped iterations are
+    marked in ``OptimizeResult.skipped``. The result holds the iterate with the lowest finite loss,
+    so its parameters are always finite.
+    """
+
+    def loss_z(z):
+        return loss(normalization.to_physical(z))
+
+    @jax.jit
+    def step(z, state):
+        value, grad = jax.value_and_grad(loss_z)(z)
+        finite = jnp.isfinite(value)
+        for g in jax.tree_util.tree_leaves(grad):
+            finite = finite & jnp.all(jnp.isfinite(g))
+        updates, state = optimizer.update(grad, state, z)
+        return optax.apply_updates(z, updates), state, value, finite
+
+    def shorten(good, full, factor):  # good + factor·(full − good), the backtracked iterate
+        return jax.tree_util.tree_map(lambda g, f: g + factor * (f - g), good, full)
+
+    if progress is None:
+        progress = sys.stderr.isatty()
+    t0 = time.perf_counter()
+    z = normalization.zeros()
+    state = optimizer.init(z)
+    history = np.full(iterations, np.nan)
+    skipped = np.zeros(iterations, bool)
+    best_loss, best_z, best_it = np.inf, z, 0
+    failures = 0
+    with tqdm(total=iterations, disable=not progress, desc=desc, unit="it") as bar:
+        for it in range(iterations):
+            z_new, state_new, value, finite = step(z, state)
+            value = float(value)
+            history[it] = value
+            if np.isfinite(value) and value < best_loss:
+                best_loss, best_z, best_it = value, z, it
+            if bool(finite):
+                z_good, z_full = z, z_new
+                z, state, failures = z_new, state_new, 0
+            elif it == 0:
+                raise ValueError(f"the loss or its gradient is not finite at the initial design (loss {value})")
+            else:  # undo: retry the last good step at half the length (the state stays that of the good step)
+                skipped[it] = True
+                failures += 1
+                z = shorten(z_good, z_full, 0.5**failures)
+            if it % 25 == 0 or it == iterations - 1:
+                bar.set_postfix(loss=f"{value:.3e}")
+                bar.update(it + 1 - bar.n)
+    best = jax.tree_util.tree_map(np.asarray, normalization.to_physical(best_z))
+    return OptimizeResult(best, history, best_it, time.perf_counter() - t0, skipped)
+
+
+def design_model(
+    model,
+    loss: Callable,
+    init_params,
+    *,
+    optimizer: optax.GradientTransformation | None = None,
+    iterations: int = 1000,
+    progress: bool | None = None,
+) -> OptimizeResult:
+    """Design with any device model (:mod:`diffsim_jax.models`): minimise ``loss(params)``.
+
+    Args:
+      model: a device model; its ``normalization(init_params)`` gives the optimiser's
+        coordinates (z = 0 at ``init_params``).
+      loss: a pure function of the model's parameters (e.g. :func:`iv_loss`).
+      init_params: the starting design.
+      optimizer: an Optax transformation (default: AdaBelief with the cosine-decayed step
+        of :class:`DesignConfig`). Non-finite steps are skipped either way.
+      iterations: optimiser steps.
+      progress: tqdm bar; ``None`` shows it when stderr is a terminal.
+    """
+    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
+        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    if optimizer is None:
+        optimizer = default_optimizer(DesignConfig(iterations=iterations))
+    return optimize(loss, model.normalization(init_params), optimizer, iterations, progress=progress)
 
 
 def _validate_design_inputs(biases, target_currents, init_params, cfg):
@@ -179,6 +313,9 @@ def design(
 ) -> DesignResult:
     """Fit barrier parameters and Fermi level to target I–V data (physics.md §6, §8).
 
+    The paper's design: the box model (:class:`~diffsim_jax.device.BoxModel`), its 0 K
+    I–V, the loss of physics.md eq. 6.2 and AdaBelief (:func:`design_model` with these).
+
     Args:
       biases: (K,) biases in V (each ≥ 0).
       target_currents: (K,) target currents in µA (not all zero).
@@ -189,55 +326,24 @@ def design(
       progress: show a tqdm bar; ``None`` shows it when stderr is a terminal.
     Returns:
       :class:`DesignResult` holding the lowest-loss parameters seen. Steps whose loss or
-      gradient is not finite are skipped (``optax.apply_if_finite``), so the returned
-      parameters are always finite.
+      gradient is not finite are skipped, so the returned parameters are always finite.
     """
     biases, target, p0, cfg = _validate_design_inputs(biases, target_currents, init_params, cfg)
     dcfg = dataclasses.replace(design_config or DesignConfig(), iterations=iterations)
-    norm = Normalization(p0, cfg.energy_window_eV[1], dcfg.height_scale_eV, dcfg.center_scale_nm)
-    loss_phys = make_loss(jnp.asarray(biases), jnp.asarray(target), cfg, dcfg.penalty_weight)
-
-    def loss_z(z):
-        return loss_phys(norm.to_physical(z))
-
-    schedule = optax.cosine_decay_schedule(dcfg.learning_rate, dcfg.iterations, alpha=dcfg.final_lr_fraction)
-    opt = optax.apply_if_finite(optax.adabelief(schedule), max_consecutive_errors=dcfg.iterations)
-
-    @jax.jit
-    def step(z, state):
-        loss, grad = jax.value_and_grad(loss_z)(z)
-        updates, state = opt.update(grad, state, z)
-        return optax.apply_updates(z, updates), state, loss
-
-    if progress is None:
-        progress = sys.stderr.isatty()
-    t0 = time.perf_counter()
-    z = norm.zeros()
-    state = opt.init(z)
-    history = np.empty(dcfg.iterations)
-    best_loss, best_z, best_it = np.inf, z, 0
-    with tqdm(total=dcfg.iterations, disable=not progress, desc="design", unit="it") as bar:
-        for it in range(dcfg.iterations):
-            z_prev = z
-            z, state, loss = step(z, state)
-            loss = float(loss)
-            history[it] = loss
-            if np.isfinite(loss) and loss < best_loss:
-                best_loss, best_z, best_it = loss, z_prev, it
-            if it % 25 == 0 or it == dcfg.iterations - 1:
-                bar.set_postfix(loss=f"{loss:.3e}")
-                bar.update(it + 1 - bar.n)
-    best = jax.tree_util.tree_map(np.asarray, norm.to_physical(best_z))
-    currents = np.asarray(iv_curve_unchecked(best, jnp.asarray(biases), cfg))
+    model = BoxModel.from_config(cfg, dcfg.height_scale_eV, dcfg.center_scale_nm)
+    loss = iv_loss(model, _paper_observable(cfg), jnp.asarray(biases), jnp.asarray(target), dcfg.penalty_weight)
+    res = design_model(model, loss, p0, optimizer=default_optimizer(dcfg), iterations=dcfg.iterations,
+                       progress=progress)
+    currents = np.asarray(iv_curve_unchecked(res.params, jnp.asarray(biases), cfg))
     return DesignResult(
-        params=best,
-        loss_history=history,
+        params=res.params,
+        loss_history=res.loss_history,
         currents=currents,
         biases=biases,
         target_currents=target,
         initial_params=p0,
-        best_iteration=best_it,
-        seconds=time.perf_counter() - t0,
+        best_iteration=res.best_iteration,
+        seconds=res.seconds,
         config=cfg,
         design_config=dcfg,
     )

@@ -20,8 +20,7 @@ import numpy as np
 
 from . import validation as val
 from .constants import DEFAULT_M_EFF
-
-jax.config.update("jax_enable_x64", True)
+from .models import SolverInput
 
 QUADRATURES = ("hermite", "direct")
 
@@ -58,6 +57,14 @@ class DeviceConfig:
     quadrature: str = "hermite"
 
     def __post_init__(self):
+        # JSON gives lists; a list field would make the config unhashable under jit.
+        for name in ("window_frac", "energy_window_eV"):
+            value = getattr(self, name)
+            if not (isinstance(value, (tuple, list)) and len(value) == 2):
+                raise ValueError(f"DeviceConfig.{name} must be a pair of numbers, got {value!r}")
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                raise ValueError(f"DeviceConfig.{name} must be a pair of numbers, got {value!r}")
+            object.__setattr__(self, name, (float(value[0]), float(value[1])))
         for name in ("length_nm", "m_eff", "edge_width_nm"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -218,21 +225,108 @@ def barrier(x, params: BarrierParams, edge_width):
     return jnp.sum(boxes, axis=0)
 
 
-def window(x, cfg: DeviceConfig):
-    """W(x) = s(x − x_a) − s(x − x_b) (paper eq. 16)."""
-    xa, xb = cfg.window_nm
-    return smooth_step(x - xa, cfg.edge_width_nm) - smooth_step(x - xb, cfg.edge_width_nm)
-
-
 def bias_ramp(x, bias, length):
-    """V_b(x) = −V·x/L (paper eq. 17): U_L = 0 and U_R = −V."""
+    """V_b(x) = −V·x/L (physics.md eq. 4.5, paper eq. 17): U_L = 0 and U_R = −V."""
     return -bias * x / length
 
 
 def potential_unchecked(params: BarrierParams, bias, cfg: DeviceConfig):
     """U(x; θ, V) = W(x)·B(x; θ) + V_b(x) on the grid (paper eq. 15), without validation."""
-    x = cfg.grid_nm()
-    return window(x, cfg) * barrier(x, params, cfg.edge_width_nm) + bias_ramp(x, bias, cfg.length_nm)
+    return BoxModel.from_config(cfg).solver_input(params, bias).potential_eV
+
+
+# --------------------------------------------------------------------------------------
+# The paper's model as a device model (physics.md §4; the layering: diffsim_jax.models)
+# --------------------------------------------------------------------------------------
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class BoxModel:
+    """The paper's device (physics.md §4): U(x) = W(x)·B(x; θ) − V·x/L, parameters :class:`BarrierParams`.
+
+    Attributes (pytree leaves, traceable):
+      length_nm: L (nm).
+      m_eff: effective mass (m0).
+      edge_width_nm: δ of the smooth steps (nm).
+    Attributes (static):
+      n_points: grid points N.
+      window_frac: (x_a/L, x_b/L) of the window W.
+      height_scale_eV, center_scale_nm: Δh and Δc of the optimiser coordinates (physics.md §6).
+    """
+
+    length_nm: Any = 20.0
+    m_eff: Any = 0.067
+    edge_width_nm: Any = 0.2
+    n_points: int = dataclasses.field(default=100, metadata=dict(static=True))
+    window_frac: tuple = dataclasses.field(default=(0.15, 0.85), metadata=dict(static=True))
+    height_scale_eV: float = dataclasses.field(default=0.1, metadata=dict(static=True))
+    center_scale_nm: float = dataclasses.field(default=1.0, metadata=dict(static=True))
+    fermi_max_eV: float = dataclasses.field(default=0.2, metadata=dict(static=True))
+
+    @classmethod
+    def from_config(cls, cfg, height_scale_eV: float = 0.1, center_scale_nm: float = 1.0) -> "BoxModel":
+        """The model of a :class:`~diffsim_jax.device.DeviceConfig` (E_F bounded by its energy window)."""
+        return cls(cfg.length_nm, cfg.m_eff, cfg.edge_width_nm, cfg.n_points, tuple(cfg.window_frac),
+                   height_scale_eV, center_scale_nm, cfg.energy_window_eV[1])
+
+    def grid_nm(self):
+        """x_j = j·L/(N−1) (physics.md §3)."""
+        return jnp.linspace(0.0, self.length_nm, self.n_points)
+
+    def window_nm(self):
+        """(x_a, x_b) in nm."""
+        return self.window_frac[0] * self.length_nm, self.window_frac[1] * self.length_nm
+
+    def barrier_potential(self, params: BarrierParams, x):
+        """W(x)·B(x; θ) (physics.md eqs. 4.3–4.4), the internal barrier without bias."""
+        xa, xb = self.window_nm()
+        window = smooth_step(x - xa, self.edge_width_nm) - smooth_step(x - xb, self.edge_width_nm)
+        return window * barrier(x, params, self.edge_width_nm)
+
+    def solver_input(self, params: BarrierParams, bias_V) -> SolverInput:
+        """U(x; θ, V) = W(x)·B(x; θ) + V_b(x) on the grid (physics.md eq. 4.6, paper eq. 15)."""
+        x = self.grid_nm()
+        u = self.barrier_potential(params, x) + bias_ramp(x, bias_V, self.length_nm)
+        return SolverInput(u, self.m_eff, self.length_nm)
+
+    def fermi_level_eV(self, params: BarrierParams):
+        return params.fermi_level
+
+    def normalization(self, init_params: BarrierParams) -> "BoxNormalization":
+        return BoxNormalization(init_params, self.fermi_max_eV, self.height_scale_eV, self.center_scale_nm)
+
+    def penalty(self, params: BarrierParams):
+        """Σ_j relu(x_a − left edge_j)² + relu(right edge_j − x_b)² in nm² (physics.md eq. 6.3)."""
+        xa, xb = self.window_nm()
+        left = params.centers - 0.5 * params.widths
+        right = params.centers + 0.5 * params.widths
+        return jnp.sum(jax.nn.relu(xa - left) ** 2 + jax.nn.relu(right - xb) ** 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class BoxNormalization:
+    """Optimiser coordinates of the box model (physics.md eq. 6.6), z = 0 at ``init``.
+
+        h = h₀ + Δh·z_h,  c = c₀ + Δc·z_c,  w = w₀·exp(z_w/2),
+        E_F = E_max·sigmoid(logit(E_F₀/E_max) + z_F)   (0 < E_F < E_max)
+    """
+
+    init: BarrierParams
+    fermi_max_eV: float
+    height_scale_eV: float = 0.1
+    center_scale_nm: float = 1.0
+
+    def to_physical(self, z: BarrierParams) -> BarrierParams:
+        p0 = self.init
+        logit0 = jnp.log(p0.fermi_level / (self.fermi_max_eV - p0.fermi_level))
+        return BarrierParams(
+            heights=p0.heights + self.height_scale_eV * z.heights,
+            centers=p0.centers + self.center_scale_nm * z.centers,
+            widths=p0.widths * jnp.exp(0.5 * z.widths),
+            fermi_level=self.fermi_max_eV * jax.nn.sigmoid(logit0 + z.fermi_level),
+        )
+
+    def zeros(self) -> BarrierParams:
+        return jax.tree_util.tree_map(jnp.zeros_like, self.init)
 
 
 # --------------------------------------------------------------------------------------

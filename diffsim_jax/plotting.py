@@ -1,16 +1,18 @@
-"""Figures 4 and 5 of the paper: double barriers and I–V curves (matplotlib, Agg backend)."""
+"""Figures 4 and 5 of the paper: double barriers and I–V curves.
+
+Uses matplotlib's object API (``matplotlib.figure.Figure``) only: no pyplot state and no
+global backend switch, so importing or calling this never changes a user's matplotlib setup.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import jax.numpy as jnp
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .device import BarrierParams, DeviceConfig, barrier, window  # noqa: E402
+from .device import BarrierParams, BoxModel, DeviceConfig
 
 STYLES = {
     "original": dict(color="tab:blue", ls="-", lw=2.0),
@@ -20,16 +22,15 @@ STYLES = {
 
 
 def barrier_profile(params: BarrierParams, cfg: DeviceConfig, n: int = 800):
-    """(x in nm, W(x)·B(x; θ) in eV) on a fine grid: the internal barrier without bias (physics.md §4)."""
-    import jax.numpy as jnp
-
+    """(x in nm, W(x)·B(x; θ) in eV) on a fine grid: the internal barrier without bias (physics.md eq. 4.4)."""
     x = jnp.linspace(0.0, cfg.length_nm, n)
-    return np.asarray(x), np.asarray(window(x, cfg) * barrier(x, params, cfg.edge_width_nm))
+    return np.asarray(x), np.asarray(BoxModel.from_config(cfg).barrier_potential(params, x))
 
 
 def plot_fig4(devices: dict[str, BarrierParams], cfg: DeviceConfig, path) -> Path:
     """Fig. 4: the internal double barrier W·B of each device (label → params), at zero bias."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
     top = 0.0
     for label, params in devices.items():
         x, u = barrier_profile(params, cfg)
@@ -53,7 +54,8 @@ def plot_fig4(devices: dict[str, BarrierParams], cfg: DeviceConfig, path) -> Pat
 
 def plot_fig5(biases_V, curves: dict[str, np.ndarray], path, annotations: dict[str, str] | None = None) -> Path:
     """Fig. 5: I–V curves (label → currents in µA at ``biases_V``)."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
     for label, currents in curves.items():
         text = f"{label}" + (f" ({annotations[label]})" if annotations and label in annotations else "")
         ax.plot(biases_V, currents, label=text, **STYLES.get(label, {}))
@@ -69,7 +71,8 @@ def plot_fig5(biases_V, curves: dict[str, np.ndarray], path, annotations: dict[s
 
 def plot_design_loss(loss_history, path) -> Path:
     """Loss of the I–V design against iteration (log scale)."""
-    fig, ax = plt.subplots(figsize=(5.0, 3.4))
+    fig = Figure(figsize=(5.0, 3.4))
+    ax = fig.subplots()
     ax.semilogy(np.arange(1, len(loss_history) + 1), loss_history, color="tab:green")
     ax.set_xlabel("AdaBelief iteration")
     ax.set_ylabel("loss L(θ)")
@@ -82,5 +85,4 @@ def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
-    plt.close(fig)
     return path

@@ -21,12 +21,21 @@ for a propagating left lead, |b₀|² = 4t²(Im λ_L)², so
 The right-hand form needs no division and is exactly zero when either lead is
 evanescent (Im λ = 0 there), which is what physics.md §3 asks for.
 
-Linear algebra — two O(N) solvers, no dense N×N matrix anywhere:
+Per-site masses (physics.md §9, BenDaniel–Duke): with m_eff an (N,) array, bond j+½ has
+the mass (m_j + m_{j+1})/2 and hopping t_{j+½} = C₀/(m_{j+½}a²), A_jj = t_{j−½} + t_{j+½}
++ U_j − E, and each lead keeps its end site's mass; T = 4 t_L t_R·Im λ_L·Im λ_R·|G_{N−1,0}|².
+A scalar mass runs exactly the uniform code path (bit for bit the values of §3).
+
+Linear algebra — O(N) solvers, no dense N×N matrix anywhere:
 
 * T (and everything built on it: currents, I–V curves, design) uses only the corner
   element G_{N−1,0}, from a division-free transfer-matrix recurrence run from the
-  transmitted side (:func:`green_last_first`). Its custom JVP needs one more recurrence
-  from the other side, so reverse mode costs one extra O(N) solve and stores no tape.
+  transmitted side, for a whole energy sweep at once (:func:`corner_green`). Its custom
+  VJP regenerates the columns it needs in one fused pass from the other side and
+  reduces the cotangents over the sweep as it goes: reverse mode stores nothing per
+  site and energy (physics.md §3.9).
+* :func:`green_last_first` is the same recurrence with a custom JVP (it stores the two
+  columns): it supports forward mode too (``transmission(..., forward_mode=True)``).
 * The full wavefunction ψ (:func:`solve_qtbm`) comes from a Thomas elimination wrapped
   in ``lax.custom_linear_solve(symmetric=True)`` (A is complex *symmetric*, Aᵀ = A):
   reverse mode is one more solve with the same matrix, forward mode works too.
@@ -291,7 +300,7 @@ class Lattice(NamedTuple):
 def lattice(potential, length, m_eff) -> Lattice:
     """:class:`Lattice` of ``potential`` (N,) on [0, length] with mass ``m_eff`` (scalar or (N,)).
 
-    A scalar mass gives exactly the matrix of physics.md §3 (eq. 3.3); an (N,) array the
+    A scalar mass gives exactly the matrix of physics.md §3 (eq. 3.5); an (N,) array the
     BenDaniel–Duke discretisation of physics.md §9 with bond masses (m_j + m_{j+1})/2.
     """
     n = potential.shape[-1]
@@ -312,7 +321,7 @@ def _uniform(lat: Lattice) -> bool:
 
 
 # --------------------------------------------------------------------------------------
-# G_{N−1,0} for a sweep of energies with a recomputing custom VJP (physics.md §3.6, §9)
+# G_{N−1,0} for a sweep of energies with a recomputing custom VJP (physics.md §3.9, §9)
 # --------------------------------------------------------------------------------------
 def _cx(re, im):
     return lax.complex(re, im)
@@ -322,7 +331,7 @@ def _phi_pass(onsite, hop, energies, sigma_l, sigma_r):
     """Value pass: φ from the transmitted side, for all energies at once; stores nothing.
 
     φ_{N−1} = 1, φ_{N−2} = (d_{N−1} + Σ_R)/t_{N−3/2}, and for j = N−2 … 1
-    φ_{j−1} = [(d_j − E)·φ_j − t_{j+½}·φ_{j+1}]/t_{j−½} (physics.md eq. 3.7; 9.4 with
+    φ_{j−1} = [(d_j − E)·φ_j − t_{j+½}·φ_{j+1}]/t_{j−½} (physics.md eq. 3.11; §9 with
     per-site masses). Returns (s, φ₀, φ₁) with s = (d₀ − E + Σ_L)φ₀ − t_½·φ₁, so that
     G_{N−1,0} = 1/s. Complex numbers are carried as (re, im) pairs of (M,) arrays: the
     coefficients are real, so each step is real multiply-adds on the whole sweep.
@@ -368,7 +377,7 @@ def _adjoint_pass(onsite, hop, energies, sigma_l, phi0, phi1, c):
     from the saved φ₀, φ₁) obey the same interior recurrence
     x_{j+1} = [(d_j − E)·x_j − t_{j−½}·x_{j−1}]/t_{j+½}, so both advance together. With
     w_j = χ_j φ_j and p_j = χ_j φ_{j+1} + χ_{j+1} φ_j and c = −ḡ/s², the cotangents are
-    (physics.md eq. 3.8)
+    (physics.md eq. 3.20)
 
         ō_j = Σ_E Re(c·w_j),   Ē = −Σ_j Re(c·w_j),   t̄_{j+½} = −Σ_E Re(c·p_j),
         Σ̄_L = c·w₀,   Σ̄_R = c·w_{N−1},
@@ -377,7 +386,7 @@ def _adjoint_pass(onsite, hop, energies, sigma_l, phi0, phi1, c):
     Regenerating φ upward runs its recurrence in the direction in which it decays; the
     rounding error so introduced is bounded by ε·|G_{00}|²/|G_{j0}| and enters multiplied
     by |c·χ_j| ∝ |G_{N−1,0}|·|G_{j,N−1}|, so the absolute error of every cotangent stays at
-    the level of ε times the cotangent's scale (physics.md §3.6; checked against the
+    the level of ε times the cotangent's scale (physics.md §3.9; checked against the
     stored-column JVP and against finite differences in tests/test_qtbm.py).
     """
     e = energies
@@ -436,7 +445,7 @@ def _adjoint_pass(onsite, hop, energies, sigma_l, phi0, phi1, c):
 
 @jax.custom_vjp
 def corner_green(onsite, hop, energies, sigma_l, sigma_r):
-    """G_{N−1,0}(E) = (A(E)⁻¹)_{N−1,0} for each of ``energies`` (M,) (physics.md §3.6, §9).
+    """G_{N−1,0}(E) = (A(E)⁻¹)_{N−1,0} for each of ``energies`` (M,) (physics.md §3.9, §9).
 
     A(E) = tridiag(−hop, onsite − E, −hop) + Σ_L e₀e₀ᵀ + Σ_R e_{N−1}e_{N−1}ᵀ, ``hop`` a
     scalar or (N−1,) bond hoppings, ``sigma_l``/``sigma_r`` (M,) self-energies.
@@ -481,12 +490,12 @@ class QTBMSolution(NamedTuple):
 
 
 def _lead_phases(lat: Lattice, energies):
-    """(λ_L, λ_R) of the two uniform leads at ``energies`` (physics.md eq. 3.2)."""
+    """(λ_L, λ_R) of the two uniform leads at ``energies`` (physics.md eqs. 3.2–3.3)."""
     return lead_phase(energies, lat.u_left, lat.t_left), lead_phase(energies, lat.u_right, lat.t_right)
 
 
 def _fisher_lee(t_left, t_right, lam_l, lam_r, g_last):
-    """T = 4 t_L t_R·Im λ_L·Im λ_R·|G_{N−1,0}|² (physics.md eqs. 3.5, 9.5)."""
+    """T = 4 t_L t_R·Im λ_L·Im λ_R·|G_{N−1,0}|² (physics.md eq. 3.9; §9)."""
     return 4.0 * t_left * t_right * lam_l.imag * lam_r.imag * jnp.abs(g_last) ** 2
 
 

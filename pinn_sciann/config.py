@@ -12,6 +12,8 @@ import dataclasses
 import math
 from typing import Any
 
+from diffsim_jax.constants import kinetic_prefactor
+
 PROFILES = ("quick", "default", "paper")
 ANSATZES = ("none", "wkb")
 FORWARD_POTENTIALS = ("ramp", "reference")
@@ -37,7 +39,7 @@ class PINNConfig:
 
     Physics
       length_nm: device length L.
-      m_eff: effective mass in units of m0; C = 0.0380998/m_eff eV·nm² (physics.md §1).
+      m_eff: effective mass in units of m0; C = ħ²/(2m₀)/m_eff eV·nm² (physics.md eq. 1.1).
       bias_V: terminal potentials U(0) = 0 and U(L) = −bias_V eV (paper: 0.375).
       energy_min_eV, energy_max_eV: energy window of the target T*(E); E > 0 keeps k_L > 0.
       ref_height_eV, ref_center_frac, ref_width_frac: the reference potential that defines
@@ -175,7 +177,7 @@ class PINNConfig:
             raise ValueError(f"PINNConfig.dtype must be one of {DTYPES}, got {self.dtype!r}")
         # The FD confirmation grid must resolve the highest energy (physics.md §3: no energy above
         # the lattice band top; in practice a few points per wavelength).
-        c = 0.0380998 / self.m_eff
+        c = kinetic_prefactor(self.m_eff)
         k_max = math.sqrt((self.energy_max_eV + self.bias_V + max(self.ref_height_eV, 0.0)) / c)
         spacing = self.length_nm / (self.n_fd - 1)
         if k_max * spacing > 0.5:
@@ -200,8 +202,8 @@ class PINNConfig:
 
     @property
     def kinetic_prefactor(self) -> float:
-        """C = ħ²/(2m*) in eV·nm² (physics.md §1)."""
-        return 0.0380998 / self.m_eff
+        """C = ħ²/(2m*) in eV·nm² (physics.md eq. 1.1)."""
+        return kinetic_prefactor(self.m_eff)
 
     @property
     def energy_scale_eV(self) -> float:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from diffsim_jax.device import bias_ramp
+
 from .compat import import_sciann
 from .config import LOSS_TERMS, PINNConfig
 from .features import fourier_features, gaussian_matrix
@@ -86,7 +88,7 @@ class PINNModel:
         self.net_u = sn.Functional("u_net", ff_u, hidden, act)
         out = self.net_u.layers[-1]
         out.set_weights([np.zeros_like(w) for w in out.get_weights()])
-        self.u_ramp = -v * xi
+        self.u_ramp = bias_ramp(xi, v, 1.0)  # −vξ: physics.md eq. 4.5 in units of E_s and L
         self.u = self.u_ramp + (cfg.potential_scale_eV / es) * (xi * (1.0 - xi)) * self.net_u
         self.u_fixed = self.u_ramp if cfg.forward_potential == "ramp" else self._reference_u(xi)
 

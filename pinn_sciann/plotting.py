@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from .result import PINNResult, fig2_metrics
+from .targets import bare_ramp
 
 FIGURE_NAMES = ("fig1_potential.png", "fig2_transmission.png", "fig3_loss.png")
 
@@ -22,13 +23,11 @@ _TERM_LABELS = {
 }
 
 
-def _pyplot():
-    import matplotlib  # noqa: PLC0415
+def _figure(figsize):
+    """A matplotlib Figure from the object API: no pyplot state, no global backend switch."""
+    from matplotlib.figure import Figure  # noqa: PLC0415
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def _finish(fig, ax, path: str, xlabel: str, ylabel: str, title: str, **legend) -> str:
@@ -45,24 +44,23 @@ def _finish(fig, ax, path: str, xlabel: str, ylabel: str, title: str, **legend) 
 
 def plot_potential(result: PINNResult, path: str) -> str:
     """Fig. 1: learned U(x) with the reference potential and the bare ramp."""
-    plt = _pyplot()
     r = result
-    ramp = -r.config.bias_V * r.x / r.config.length_nm
-    fig, ax = plt.subplots(figsize=(6, 4))
+    ramp = bare_ramp(r.x, r.config)
+    fig = _figure((6, 4))
+    ax = fig.subplots()
     ax.plot(r.x, r.potential, lw=2.2, label="learned U(x) (PINN)")
     ax.plot(r.x, r.reference_potential, "--", lw=1.5, label="reference potential (defines T*)")
     ax.plot(r.x, ramp, ":", color="gray", lw=1.5, label="bare bias ramp")
     path = _finish(fig, ax, path, "x (nm)", "U (eV)", f"Fig. 1 — optimized potential ({r.config.profile} profile)")
-    plt.close(fig)
     return path
 
 
 def plot_transmission(result: PINNResult, path: str) -> str:
     """Fig. 2: target T*(E), the PINN's T(E) and the FD-confirmed T(E) of the learned U."""
-    plt = _pyplot()
     r = result
     m = fig2_metrics(r)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = _figure((6, 4))
+    ax = fig.subplots()
     ax.plot(r.energies, r.target_transmission, "k-", lw=2.5, label="target T*(E)")
     ax.plot(r.energies, r.pinn_transmission, "--", lw=1.8, label=f"PINN (RMSE vs FD {m['rmse_pinn_vs_fd']:.3f})")
     ax.plot(r.energies, r.fd_transmission, "-", lw=1.5, color="tab:orange",
@@ -70,7 +68,6 @@ def plot_transmission(result: PINNResult, path: str) -> str:
     ax.plot(r.energies, r.ramp_transmission, ":", color="gray", label="bare ramp")
     ax.set_ylim(-0.02, 1.05)
     path = _finish(fig, ax, path, "E (eV)", "T(E)", "Fig. 2 — transmission", loc="lower right")
-    plt.close(fig)
     return path
 
 
@@ -80,10 +77,10 @@ _STAGE_LABELS = {"forward": " forward\n Adam", "forward_lbfgs": " forward\n L-BF
 
 def plot_loss(result: PINNResult, path: str) -> str:
     """Fig. 3: loss history, total and per term, log scale, with the stage boundaries."""
-    plt = _pyplot()
     r = result
     step = np.asarray(r.history_step)
-    fig, ax = plt.subplots(figsize=(8.5, 4.5))
+    fig = _figure((8.5, 4.5))
+    ax = fig.subplots()
     ax.semilogy(step, r.loss_history["total"], "k-", lw=2, label="total")
     for name, label in _TERM_LABELS.items():
         values = np.asarray(r.loss_history.get(name, []), dtype=float)
@@ -96,7 +93,6 @@ def plot_loss(result: PINNResult, path: str) -> str:
                 color="dimgray", transform=ax.get_xaxis_transform())
     path = _finish(fig, ax, path, "optimizer step (Adam steps, then L-BFGS iterations)", "loss (mean square, scaled)",
                    "Fig. 3 — loss history", fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    plt.close(fig)
     return path
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from diffsim_jax.device import bias_ramp
+
 from .config import PINNConfig
 
 
@@ -26,8 +28,8 @@ def grid_nm(cfg: PINNConfig, n: int | None = None) -> np.ndarray:
 
 
 def bare_ramp(x_nm, cfg: PINNConfig) -> np.ndarray:
-    """Linear bias drop U(x) = −V·x/L in eV (physics.md §4, V_b)."""
-    return -cfg.bias_V * np.asarray(x_nm, dtype=float) / cfg.length_nm
+    """Linear bias drop U(x) = −V·x/L in eV (physics.md eq. 4.5, the simulator's ``bias_ramp``)."""
+    return bias_ramp(np.asarray(x_nm, dtype=float), cfg.bias_V, cfg.length_nm)
 
 
 def reference_potential(x_nm, cfg: PINNConfig) -> np.ndarray:

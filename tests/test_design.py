@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import diffsim_jax as ds
-from diffsim_jax.design import DesignConfig, Normalization, make_loss, window_penalty
+import optax
+
+from diffsim_jax.design import DesignConfig, Normalization, make_loss, optimize, window_penalty
 
 CFG = ds.DeviceConfig()
 BIASES = ds.default_biases()
@@ -60,6 +62,53 @@ def test_design_never_returns_nan_and_keeps_best():
     assert all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(res.params))
     assert res.loss_history[res.best_iteration] == np.nanmin(res.loss_history)
     assert res.best_iteration == 0  # the start is the exact answer
+
+
+class _Shift:
+    """Toy optimiser coordinates: params = z + offset (a dict pytree)."""
+
+    def __init__(self, start):
+        self.start = start
+
+    def zeros(self):
+        return {"x": jnp.zeros(2)}
+
+    def to_physical(self, z):
+        return {"x": z["x"] + self.start}
+
+
+def test_non_finite_steps_are_skipped_and_best_finite_iterate_returned():
+    """Gradient descent that overshoots (step 0.6 on curvature 2) first steps into a region
+    where the loss is NaN (x₀ > 3.3), then its backtracked step lands in a band where the
+    value is finite but the gradient is NaN. Such steps are undone (the last good step is
+    retried at half, then quarter length), the run converges anyway, and the result is the
+    lowest-loss finite iterate."""
+    optimum = jnp.array([3.0, -1.0])
+
+    def loss(p):
+        x = p["x"]
+        value = jnp.sum((x - optimum) ** 2)
+        value = jnp.where(x[0] > 3.3, jnp.nan, value)  # undefined beyond x₀ = 3.3
+        # finite value, NaN gradient on 1.7 < x₀ < 1.9: d√y/dy = inf at y = 0, times dy/dx = 0
+        y = jnp.where((x[0] > 1.7) & (x[0] < 1.9), 0.0 * x[0], 1.0)
+        return value + 0.0 * jnp.sqrt(y)
+
+    res = optimize(loss, _Shift(jnp.zeros(2)), optax.sgd(0.6), 60, progress=False)
+    nan_loss = ~np.isfinite(res.loss_history)
+    assert nan_loss[1], "the first step did not land in the NaN region"
+    assert res.skipped[1] and res.skipped[2] and not nan_loss[2], "the NaN-gradient band was not hit"
+    # x₀: 0 → 3.6 (NaN loss, undone) → 1.8 (NaN gradient, undone) → 0.9 → 3.42 (NaN, undone) → 2.16 → …
+    np.testing.assert_array_equal(np.nonzero(res.skipped)[0], [1, 2, 4])
+    assert np.all(np.isfinite(res.loss_history[5:]))
+    assert np.all(np.isfinite(res.params["x"]))
+    assert res.best_loss == np.nanmin(res.loss_history)
+    assert float(loss({"x": jnp.asarray(res.params["x"])})) == pytest.approx(res.best_loss, rel=1e-12)
+    np.testing.assert_allclose(res.params["x"], optimum, atol=1e-10)
+
+
+def test_non_finite_start_is_an_error():
+    with pytest.raises(ValueError, match="initial design"):
+        optimize(lambda p: jnp.sum(p["x"]) * jnp.nan, _Shift(jnp.zeros(2)), optax.adam(0.1), 5, progress=False)
 
 
 @pytest.mark.parametrize(

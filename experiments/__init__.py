@@ -1,0 +1,42 @@
+"""The experiments behind ``reproduce.py``: one module per figure group.
+
+Each module has ``FIGURES`` (the figure names it draws) and
+``run(profile, out, **options) -> dict`` that writes its figures and data into ``out``
+and returns ``{results_key: metrics}`` for ``results.json`` (a metrics dict may carry
+"hyperparameters" rows and a "profile_note" for the generated hyperparameter table).
+
+    paper_pinn     fig1–fig3  SciANN PINN inverse transmission (paper §III-A)
+    paper_design   fig4–fig5  I–V design with the differentiable simulator (paper §III-B)
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from pathlib import Path
+
+#: module name -> figures it draws, in the order reproduce.py runs them.
+MODULES = {
+    "paper_design": ("fig4", "fig5"),
+    "paper_pinn": ("fig1", "fig2", "fig3"),
+}
+FIGURES = tuple(sorted({f for figs in MODULES.values() for f in figs}, key=lambda f: int(f[3:])))
+
+
+def modules_for(figures) -> list[str]:
+    """The experiment modules needed to draw ``figures``, in run order."""
+    return [name for name, figs in MODULES.items() if set(figs) & set(figures)]
+
+
+def load(name: str):
+    """Import experiment module ``name`` (imports JAX, and TensorFlow for the PINN, only when called)."""
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def write_json(path: Path, data) -> None:
+    """Write ``data`` as indented JSON, atomically (a temporary file moved into place)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
+    os.replace(tmp, path)
