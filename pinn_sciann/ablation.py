@@ -4,7 +4,7 @@
     python -m pinn_sciann.ablation --profile default --out figures/pinn --figures figures
 
 Trains one configuration (a profile with fields overridden by ``--set name=value``), saves
-the result (NPZ + JSON) and prints one JSON line with the figure-2 metrics, the wall time
+the result (NPZ + JSON) and prints one line ``SUMMARY {json}`` with the figure-2 metrics, the wall time
 and the forward-problem error: during the forward stages U is exactly the bare ramp, so
 the monitor's PINN-vs-FD RMSE at the end of those stages is the error of the forward
 problem with U known.

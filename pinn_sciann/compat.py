@@ -115,11 +115,17 @@ def install_keras_alias() -> None:
     sys.meta_path.insert(0, KerasAlias())
 
 
-#: Lines of TensorFlow's native (absl) logger that are informational: INFO and WARNING records
-#: ("I0000 00:00:… port.cc:153] oneDNN custom operations are on …") and absl's notice that
-#: it was not initialised yet. TensorFlow ≥ 2.17 prints them while it loads, before its
-#: logging reads ``TF_CPP_MIN_LOG_LEVEL``, so no environment variable silences them.
-_NATIVE_INFO = re.compile(r"^([IW]\d{4} \d\d:\d\d:\d+\.\d+ |WARNING: All log messages before absl::InitializeLog)")
+#: Lines of TensorFlow's native (absl) logger that carry no information for a CPU run:
+#: INFO and WARNING records ("I0000 00:00:… port.cc:153] oneDNN custom operations are on …"),
+#: absl's notice that it was not initialised yet, and the error record of the CUDA probe
+#: ("E0000 … cuda_platform.cc:52] failed call to cuInit …") that the `tensorflow` wheel
+#: prints on a machine without a GPU. TensorFlow ≥ 2.17 prints them while it loads and
+#: when it first lists its devices, before its logging reads ``TF_CPP_MIN_LOG_LEVEL``, so
+#: no environment variable silences them.
+_NATIVE_INFO = re.compile(
+    r"^([IW]\d{4} \d\d:\d\d:\d+\.\d+ |E\d{4} \d\d:\d\d:\d+\.\d+ .*cuda_platform\.cc:\d+\] failed call to cuInit"
+    r"|WARNING: All log messages before absl::InitializeLog)"
+)
 
 
 @contextlib.contextmanager
@@ -156,6 +162,8 @@ def import_sciann():
 
     with native_stderr_filtered():
         import tensorflow as tf  # noqa: PLC0415
+
+        tf.config.list_physical_devices()  # the device probe (and its CUDA message) happens here
 
         with mock.patch("urllib.request.urlopen", _no_network), contextlib.redirect_stdout(io.StringIO()):
             import sciann  # noqa: PLC0415

@@ -60,8 +60,9 @@ class PINNConfig:
         stages start) or "reference" (a diagnostic forward problem with the reference
         potential known; only without inverse stages).
       learning_rate: Adam step (paper: 0.001).
-      lr_decay: within each Adam stage the step decays exponentially from learning_rate to
-        learning_rate·lr_decay (1: constant).
+      lr_decay: within each Adam stage the step falls from learning_rate to
+        learning_rate·lr_decay (1: constant): the exponential envelope's values at the ends of
+        each monitoring chunk, linearly interpolated in between by SciANN (per Keras epoch).
       forward_steps: Adam steps on the forward problem (U fixed to the bare ramp).
       forward_lbfgs_steps: L-BFGS-B iterations on the forward problem after its Adam steps.
       inverse_steps: Adam steps on the inverse problem (U trainable, target on).
@@ -256,7 +257,7 @@ class PINNConfig:
             schedule = f"{_fmt(self.learning_rate)} constant"
         else:
             schedule = (f"{_fmt(self.learning_rate)} → {_fmt(self.learning_rate * self.lr_decay)} "
-                        "(exponential, within each stage)")
+                        "(exponential envelope, linear within each monitoring chunk)")
         return [
             ("NN size (all)", size),
             ("n", f"{self.n_fd}"),

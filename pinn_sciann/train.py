@@ -109,7 +109,11 @@ class _History:
 
 
 def _lr_at(cfg: PINNConfig, frac: float) -> float:
-    """Learning-rate schedule within a stage: exponential from lr to lr·lr_decay."""
+    """Exponential envelope of the step within a stage, from lr to lr·lr_decay, at fraction ``frac``.
+
+    :meth:`_Trainer.adam` passes SciANN the envelope's values at the start and end of each
+    monitoring chunk; SciANN interpolates linearly between listed points (once per epoch),
+    so the realised schedule is piecewise linear between points of this envelope."""
     return cfg.learning_rate * cfg.lr_decay ** min(max(frac, 0.0), 1.0)
 
 
