@@ -2,7 +2,9 @@
 
     qtbm design   --target iv.csv [--init params.json] [--iterations N] [--seed S]
                   [--jitter J] [--out result.json] [--plot result.png] [--quiet]
+                  [--model box|stack] [--temperature K]
     qtbm simulate --params result.json [--biases 0:0.6:25] [--csv out.csv] [--plot out.png]
+                  [--quiet] [--model box|stack] [--temperature K]
 
 Also ``python -m diffsim_jax …``. Exit status: 0 on success, 2 on bad input (usage, an
 unreadable or invalid file, an output that cannot be written) with one line on stderr
@@ -104,15 +106,44 @@ def add_plot_option(parser: argparse.ArgumentParser, curves: str) -> None:
     )
 
 
+MODELS = ("box", "stack")
+
+
+def temperature(text: str) -> float:
+    """An argparse type: a temperature in K, finite and >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a temperature in K (a finite number >= 0), got {text!r}")
+    return value
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", choices=MODELS, default="box",
+        help="device model: 'box' = the paper's smooth boxes, 0 K current in µA (CSV column current_uA); "
+        "'stack' = an AlGaAs/GaAs layer stack (JSON with a 'layers' list, docs/cli.md), Tsu-Esaki current "
+        "density in A/cm² (CSV column current_density_Acm2) at --temperature; default %(default)s",
+    )
+    parser.add_argument(
+        "--temperature", type=temperature, default=None, metavar="K",
+        help="temperature in K for --model stack (0 = the exact 0 K limit); default: a design result's "
+        "temperature, otherwise 300",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=(
-            "Design the double barrier and Fermi level of a resonant-tunnelling diode that\n"
-            "produce a measured or wanted I-V curve, and simulate designs (0 K QTBM model).\n"
-            "Units: bias in V, current in µA, energies in eV, lengths in nm."
+            "Design the barriers (or, with --model stack, the AlGaAs/GaAs layers) and Fermi level\n"
+            "of a resonant-tunnelling diode that produce a measured or wanted I-V curve, and\n"
+            "simulate designs. Units: bias in V, current in µA (box model) or current density in\n"
+            "A/cm² (stack model), energies in eV, lengths in nm, temperature in K."
         ),
         epilog="Run 'qtbm COMMAND --help' for the options of each command. Formats: docs/cli.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -163,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the design result (JSON); default %(default)s",
     )
     add_plot_option(d, "target and fitted I-V")
+    add_model_options(d)
     d.add_argument("--quiet", action="store_true", help="no progress bar and no summary on stdout")
 
     s = add_command(
@@ -187,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--csv", metavar="CSV", help="write the I-V here (bias_V in V, current_uA in µA) instead of stdout")
     add_plot_option(s, "the I-V (with the design target, if the file has one)")
+    add_model_options(s)
     s.add_argument("--quiet", action="store_true", help="no summary on stdout (the CSV is still printed without --csv)")
     return parser
 
@@ -342,6 +375,12 @@ def design_document(result, data, args, start, target_sha256: str, argv: list[st
 
 
 def cmd_design(args, argv: list[str]) -> int:
+    if args.model == "stack":
+        from .cli_stack import cmd_design_stack
+
+        return cmd_design_stack(args, argv)
+    if args.temperature is not None:
+        raise ValueError("--temperature needs --model stack (the paper's box model is a 0 K model)")
     from .design import DesignConfig, design
     from .device import DeviceConfig, default_params
     from .io import StagedOutputs, json_text, read_iv_csv, read_params_json
@@ -386,6 +425,12 @@ def cmd_design(args, argv: list[str]) -> int:
 
 
 def cmd_simulate(args, argv: list[str]) -> int:
+    if args.model == "stack":
+        from .cli_stack import cmd_simulate_stack
+
+        return cmd_simulate_stack(args, argv)
+    if args.temperature is not None:
+        raise ValueError("--temperature needs --model stack (the paper's box model is a 0 K model)")
     from .current import iv_curve
     from .io import StagedOutputs, iv_csv_text, read_params_json
 

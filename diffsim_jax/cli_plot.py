@@ -76,3 +76,53 @@ def plot_iv_and_potential(
     if title:
         fig.suptitle(title, fontsize="medium")
     fig.savefig(file, format=fmt, dpi=100)
+
+
+def plot_stack_iv(
+    file: IO[bytes],
+    fmt: str,
+    biases,
+    currents,
+    model,
+    params,
+    *,
+    currents_label: str,
+    target=None,
+    target_biases=None,
+    initial_params=None,
+    title: str | None = None,
+) -> None:
+    """The layer-stack version of :func:`plot_iv_and_potential`: J(V) in A/cm² (left) and the
+    conduction-band profile U(x) in eV at 0 V and at the largest bias (right)."""
+    biases = np.asarray(biases, float)
+    fig = Figure(figsize=(9.0, 3.6), layout="constrained")
+    ax_iv, ax_u = fig.subplots(1, 2)
+    if target is not None:
+        tb = biases if target_biases is None else np.asarray(target_biases, float)
+        ax_iv.plot(tb, target, "o", mfc="none", color="0.35", label="target")
+    ax_iv.plot(biases, currents, ".-", color="C0", label=currents_label)
+    ax_iv.set_xlabel("bias V (V)")
+    ax_iv.set_ylabel("current density J (A/cm²)")
+    ax_iv.set_xlim(left=0)
+    ax_iv.legend(frameon=False)
+    ax_iv.set_title("J–V")
+
+    def profile(p, bias):
+        inp = model.solver_input(p, bias)
+        u = np.asarray(inp.potential_eV)
+        return np.linspace(0.0, float(inp.length_nm), u.size), u
+
+    if initial_params is not None:
+        ax_u.plot(*profile(initial_params, 0.0), "--", color="0.55", label="start, V = 0")
+    ax_u.plot(*profile(params, 0.0), color="C1", label="design, V = 0")
+    v_max = float(np.max(biases)) if biases.size else 0.0
+    if v_max > 0:
+        ax_u.plot(*profile(params, v_max), color="C3", alpha=0.7, label=f"design, V = {v_max:g} V")
+    ax_u.axhline(float(params.fermi_level), color="C2", lw=1, ls=":", label="Fermi level $E_F$")
+    ax_u.set_xlabel("position x (nm)")
+    ax_u.set_ylabel("conduction-band edge U (eV)")
+    ax_u.legend(frameon=False, fontsize="small")
+    ax_u.set_title("band profile")
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    fig.savefig(file, format=fmt, dpi=100)

@@ -30,6 +30,10 @@ from .device import BarrierParams, DeviceConfig, as_params
 
 #: The CSV header, in this order when written; the reader accepts either order.
 IV_COLUMNS = ("bias_V", "current_uA")
+#: The CSV header of current-density data (the layer-stack model, A/cm²).
+JV_COLUMNS = ("bias_V", "current_density_Acm2")
+#: Units of the current columns, for messages.
+COLUMN_UNITS = {"current_uA": "µA", "current_density_Acm2": "A/cm²"}
 #: The fields of a params block, with their units.
 PARAM_FIELDS = {"heights_eV": "eV", "centers_nm": "nm", "widths_nm": "nm", "fermi_level_eV": "eV"}
 #: A CSV needs at least this many data rows to be fitted.
@@ -102,30 +106,31 @@ def _parse_number(path: str, row: int, column: str, cell: str, unit: str) -> flo
     return value
 
 
-def _check_header(path: str, row: int, header: list[str]) -> tuple[int, int]:
-    """Column indices of bias_V and current_uA in ``header``."""
-    expected = ",".join(IV_COLUMNS)
-    missing = [c for c in IV_COLUMNS if c not in header]
-    extra = [c for c in header if c not in IV_COLUMNS]
+def _check_header(path: str, row: int, header: list[str], columns=IV_COLUMNS) -> tuple[int, int]:
+    """Column indices of the bias and current columns in ``header``."""
+    expected = ",".join(columns)
+    missing = [c for c in columns if c not in header]
+    extra = [c for c in header if c not in columns]
     problems = []
     if missing:
         problems.append(f"is missing column {', '.join(missing)}")
     if extra:
         problems.append(f"has unexpected column {', '.join(repr(c) for c in extra)}")
-    if not problems and len(header) != len(IV_COLUMNS):
+    if not problems and len(header) != len(columns):
         problems.append("repeats a column")
     if problems:
         raise InputError(f"{path} row {row}: header {'; '.join(problems)} (expected exactly '{expected}')")
-    return header.index(IV_COLUMNS[0]), header.index(IV_COLUMNS[1])
+    return header.index(columns[0]), header.index(columns[1])
 
 
-def read_iv_csv(path: str) -> IVData:
+def read_iv_csv(path: str, columns=IV_COLUMNS) -> IVData:
     """Read and validate I–V data; see ``docs/cli.md`` for the format.
 
     Rows are numbered as lines of the file (the header is normally row 1). Blank lines
     and lines starting with ``#`` are skipped. The data must hold at least
     :data:`MIN_IV_POINTS` rows of finite numbers, biases ≥ 0 and strictly increasing,
-    and at least one non-zero current.
+    and at least one non-zero current. ``columns`` names the (bias, current) header:
+    :data:`IV_COLUMNS` (µA, the paper's model) or :data:`JV_COLUMNS` (A/cm², layer stacks).
     """
     text = read_text(path)
     header_cols = None
@@ -137,14 +142,14 @@ def read_iv_csv(path: str) -> IVData:
             continue
         cells = [c.strip() for c in next(csv.reader([line]))]
         if header_cols is None:
-            header_cols = _check_header(path, row, cells)
+            header_cols = _check_header(path, row, cells, columns)
             continue
-        if len(cells) != len(IV_COLUMNS):
+        if len(cells) != len(columns):
             raise InputError(
-                f"{path} row {row}: expected {len(IV_COLUMNS)} cells ({','.join(IV_COLUMNS)}), got {len(cells)}"
+                f"{path} row {row}: expected {len(columns)} cells ({','.join(columns)}), got {len(cells)}"
             )
-        bias = _parse_number(path, row, IV_COLUMNS[0], cells[header_cols[0]], "V")
-        cur = _parse_number(path, row, IV_COLUMNS[1], cells[header_cols[1]], "µA")
+        bias = _parse_number(path, row, columns[0], cells[header_cols[0]], "V")
+        cur = _parse_number(path, row, columns[1], cells[header_cols[1]], COLUMN_UNITS[columns[1]])
         if bias < 0:
             raise InputError(f"{path} row {row}: bias_V is negative ({bias:g} V); only forward bias V >= 0 is modelled")
         if biases and bias == biases[-1]:
@@ -158,11 +163,11 @@ def read_iv_csv(path: str) -> IVData:
         currents.append(cur)
         rows.append(row)
     if header_cols is None:
-        raise InputError(f"{path}: no header; expected the header '{','.join(IV_COLUMNS)}'")
+        raise InputError(f"{path}: no header; expected the header '{','.join(columns)}'")
     if len(biases) < MIN_IV_POINTS:
         raise InputError(f"{path}: {len(biases)} data row(s); at least {MIN_IV_POINTS} are needed")
     if not any(currents):
-        raise InputError(f"{path}: every current_uA is 0; there is nothing to fit")
+        raise InputError(f"{path}: every {columns[1]} is 0; there is nothing to fit")
     return IVData(np.array(biases), np.array(currents), path)
 
 
@@ -296,9 +301,9 @@ def read_params_json(path: str) -> ParamsFile:
 # --------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------
-def iv_csv_text(biases, currents) -> str:
+def iv_csv_text(biases, currents, columns=IV_COLUMNS) -> str:
     """CSV text in the format :func:`read_iv_csv` reads (floats in round-trip precision)."""
-    lines = [",".join(IV_COLUMNS)]
+    lines = [",".join(columns)]
     lines += [f"{float(v)!r},{float(i)!r}" for v, i in zip(np.asarray(biases), np.asarray(currents))]
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,155 @@
+"""``qtbm simulate|design --model stack``: layer-stack RTDs at a temperature (docs/cli.md).
+
+The observable is the Tsu–Esaki current density J(V) in A/cm² (physics.md §10) of a
+:class:`~diffsim_jax.heterostructure.StackModel`; the design variables are the free layer
+thicknesses, Al fractions and the Fermi level (physics.md eq. 9.7). Input and output
+conventions (validation before any work, one-line errors, atomic outputs) are those of
+:mod:`diffsim_jax.cli`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+DEFAULT_STACK_BIASES = "0:0.4:33"
+
+
+def _stack_lines(params) -> list[str]:
+    lines = []
+    for k, layer in enumerate(params.stack.layers):
+        lines.append(f"  layer {k}: {layer.thickness_nm:.3f} nm, x = {layer.al_fraction:.4f}, "
+                     f"N_D = {layer.doping_cm3:.3g} cm^-3")
+    return lines + [f"  Fermi level {float(params.fermi_level):.4f} eV"]
+
+
+def _curve(model, params, biases, temperature_K):
+    import jax  # noqa: PLC0415
+    import jax.numpy as jnp  # noqa: PLC0415
+
+    from .heterostructure import current_density_curve  # noqa: PLC0415
+
+    f = jax.jit(lambda p, b: current_density_curve(model, p, b, temperature_K))
+    return np.asarray(f(params, jnp.asarray(biases, jnp.float64)))
+
+
+def _stage_plot(out, path, fmt, **kwargs) -> None:
+    from .cli_plot import plot_stack_iv  # noqa: PLC0415
+
+    out.stage(path, lambda f: plot_stack_iv(f, fmt, **kwargs))
+
+
+def cmd_simulate_stack(args, argv: list[str]) -> int:
+    from .cli import PROG, bias_list, check_outputs  # noqa: PLC0415
+    from .metrics import ndr_figures  # noqa: PLC0415
+    from .io import JV_COLUMNS, StagedOutputs, iv_csv_text  # noqa: PLC0415
+    from .stack_io import read_stack_json  # noqa: PLC0415
+
+    formats = check_outputs({"--csv": args.csv, "--plot": args.plot}, [args.params])
+    f = read_stack_json(args.params)
+    temperature = args.temperature if args.temperature is not None else (f.temperature_K or 300.0)
+    params = f.params(temperature)
+    if args.biases is not None:
+        biases = args.biases
+    elif f.biases is not None:
+        biases = f.biases
+    else:
+        biases = bias_list(DEFAULT_STACK_BIASES)
+    currents = _curve(f.model, params, biases, temperature)
+    text = iv_csv_text(biases, currents, JV_COLUMNS)
+    with StagedOutputs() as out:
+        if args.csv:
+            out.stage_text(args.csv, text)
+        if args.plot:
+            _stage_plot(out, args.plot, formats["--plot"], biases=biases, currents=currents, model=f.model,
+                        params=params, currents_label=f"simulated, {temperature:g} K", target=f.target,
+                        target_biases=f.biases, title=os.path.basename(args.params))
+        written = out.commit()
+    if not args.csv:
+        sys.stdout.write(text)
+    elif not args.quiet:
+        fom = ndr_figures(biases, currents)
+        print(
+            f"{PROG} simulate: stack of {params.stack.n_layers} layers at {temperature:g} K, {biases.size} biases "
+            f"from {biases[0]:g} to {biases[-1]:g} V; first peak {fom['peak']:.4g} A/cm² at {fom['peak_bias_V']:g} V, "
+            f"peak-to-valley ratio {fom['pvr']:.3g}",
+            f"  wrote {', '.join(written)}",
+            sep="\n",
+        )
+    return 0
+
+
+def cmd_design_stack(args, argv: list[str]) -> int:
+    import jax  # noqa: PLC0415
+    import jax.numpy as jnp  # noqa: PLC0415
+
+    from . import __version__  # noqa: PLC0415
+    from .cli import PROG, _sha256, check_outputs, loss_summary  # noqa: PLC0415
+    from .design import design_model, iv_loss  # noqa: PLC0415
+    from .heterostructure import stack_observable  # noqa: PLC0415
+    from .io import JV_COLUMNS, InputError, StagedOutputs, json_text, read_iv_csv  # noqa: PLC0415
+    from .materials import ALGAAS  # noqa: PLC0415
+    from .stack_io import model_to_dict, read_stack_json  # noqa: PLC0415
+
+    if not args.init:
+        raise InputError("--model stack needs --init STACK.json: the starting layer stack (docs/cli.md)")
+    formats = check_outputs({"--out": args.out, "--plot": args.plot}, [args.target, args.init])
+    data = read_iv_csv(args.target, JV_COLUMNS)
+    f = read_stack_json(args.init)
+    temperature = args.temperature if args.temperature is not None else (f.temperature_K or 300.0)
+    start = f.params(temperature)
+    model = f.model
+    observable = stack_observable(temperature)
+    biases = jnp.asarray(data.biases)
+    loss = iv_loss(model, observable, biases, jnp.asarray(data.currents))
+    res = design_model(model, loss, start, iterations=args.iterations, progress=not args.quiet)
+    fitted = np.asarray(jax.jit(lambda p: observable(model, p, biases))(res.params))
+    err = fitted - data.currents
+    rms = float(100 * np.sqrt(np.mean(err**2)) / np.max(np.abs(data.currents)))
+    doc = {
+        "params": res.params.to_dict(),
+        "model": model_to_dict(model),
+        "materials": model.materials.to_dict() if model.materials is not ALGAAS else None,
+        "temperature_K": temperature,
+        "fit": {
+            "rms_percent_of_peak": rms,
+            "max_abs_error_Acm2": float(np.max(np.abs(err))),
+            "iterations": int(res.loss_history.size),
+            "best_iteration": int(res.best_iteration),
+            "best_loss": res.best_loss,
+            "final_loss": res.final_loss,
+            "skipped_steps": res.skipped_steps,
+            "loss_history": loss_summary(res.loss_history),
+            "seconds": round(res.seconds, 3),
+        },
+        "initial_params": start.to_dict(),
+        "target": {"file": args.target, "sha256": _sha256(args.target), "n_points": data.n_points},
+        "currents": {
+            "bias_V": [float(v) for v in data.biases],
+            "target_Acm2": [float(v) for v in data.currents],
+            "fitted_Acm2": [float(v) for v in fitted],
+        },
+        "command": " ".join([PROG, *argv]),
+        "version": __version__,
+    }
+    with StagedOutputs() as out:
+        out.stage_text(args.out, json_text(doc))
+        if args.plot:
+            _stage_plot(out, args.plot, formats["--plot"], biases=data.biases, currents=fitted, model=model,
+                        params=res.params, currents_label=f"fitted, {temperature:g} K", target=data.currents,
+                        initial_params=start, title=f"{os.path.basename(args.target)}: RMS error {rms:.2f} % of peak")
+        written = out.commit()
+    if not args.quiet:
+        print(
+            f"{PROG} design: fitted {data.n_points} points of {args.target} at {temperature:g} K in "
+            f"{res.loss_history.size} iterations ({res.seconds:.1f} s)",
+            f"  RMS error {rms:.3g} % of peak ({np.max(np.abs(data.currents)):.4g} A/cm²); "
+            f"best loss {res.best_loss:.3g} at iteration {res.best_iteration}",
+            *_stack_lines(res.params),
+            f"  wrote {', '.join(written)}",
+            sep="\n",
+        )
+    return 0
+
