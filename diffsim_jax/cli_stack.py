@@ -2,7 +2,7 @@
 
 The observable is the Tsu–Esaki current density J(V) in A/cm² (physics.md §10) of a
 :class:`~diffsim_jax.heterostructure.StackModel`; the design variables are the free layer
-thicknesses, Al fractions and the Fermi level (physics.md eq. 9.7). Input and output
+thicknesses, Al fractions and the Fermi level (physics.md eq. 9.10). Input and output
 conventions (validation before any work, one-line errors, atomic outputs) are those of
 :mod:`diffsim_jax.cli`.
 """

@@ -4,7 +4,7 @@ A :class:`StackModel` maps :class:`StackParams` — a :class:`~diffsim_jax.stack
 (thicknesses, Al fractions, doping of every layer) and the emitter Fermi level — and a
 bias V to the solver input (:class:`~diffsim_jax.models.SolverInput`):
 
-    U(x) = ΔE_c(x(ξ)) + U_V(x),   m(x) = m*(x(ξ))                 (physics.md eqs. 9.1, 9.6)
+    U(x) = ΔE_c(x(ξ)) + U_V(x),   m(x) = m*(x(ξ))                 (physics.md eq. 9.9)
 
 with the composition profile x(ξ) of :func:`~diffsim_jax.stack.profiles` and the bias drop
 
@@ -41,6 +41,8 @@ from .stack import Stack, check_stack, profiles_unchecked
 from .thermal import KB_EV_PER_K, current_density_unchecked
 
 BIAS_DROPS = ("active", "linear")
+#: Free Al fractions stay below (1 − ALLOY_MARGIN)·x_max (float64 sigmoids round to 1).
+ALLOY_MARGIN = 1e-6
 
 
 @jax.tree_util.register_pytree_node_class
@@ -166,10 +168,11 @@ class StackModel:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class StackNormalization:
-    """Optimiser coordinates of a stack (physics.md eq. 9.7), z = 0 at ``init``:
+    """Optimiser coordinates of a stack (physics.md eq. 9.10), z = 0 at ``init``:
 
         d_k = d_k0·exp(s·z_k)                                 (free thicknesses; d > 0)
-        x_k = x_max·sigmoid(logit(x_k0/x_max) + z_k)           (free Al fractions; 0 < x < x_max)
+        x_k = x_top·sigmoid(logit(x_k0/x_top) + z_k)           (free Al fractions; 0 < x < x_max,
+                                                               x_top = (1 − 10⁻⁶)·x_max)
         E_F = E_F0 + ΔE·z_F                                    (if the Fermi level is free)
 
     Fixed quantities ignore their z.
@@ -190,10 +193,10 @@ class StackNormalization:
         s0 = self.init.stack
         thick = jnp.where(self.free_thickness, s0.thickness_nm * jnp.exp(self.thickness_scale * z.stack.thickness_nm),
                           s0.thickness_nm)
-        x0 = jnp.clip(s0.al_fraction, 1e-12, self.x_max * (1 - 1e-12))
-        logit0 = jnp.log(x0 / (self.x_max - x0))
-        alloy = jnp.where(self.free_al_fraction, self.x_max * jax.nn.sigmoid(logit0 + z.stack.al_fraction),
-                          s0.al_fraction)
+        top = self.x_max * (1.0 - ALLOY_MARGIN)  # x < x_max even where the sigmoid rounds to 1
+        x0 = jnp.clip(s0.al_fraction, 1e-12, top * (1 - 1e-12))
+        logit0 = jnp.log(x0 / (top - x0))
+        alloy = jnp.where(self.free_al_fraction, top * jax.nn.sigmoid(logit0 + z.stack.al_fraction), s0.al_fraction)
         ef = self.init.fermi_level + (self.fermi_scale_eV * z.fermi_level if self.free_fermi_level else 0.0)
         return StackParams(Stack.from_arrays(thick, alloy, s0.doping_cm3), ef)
 
