@@ -350,6 +350,7 @@ def design_document(result, data, args, start, target_sha256: str, argv: list[st
             "best_iteration": int(result.best_iteration),
             "best_loss": _finite(result.loss_history[result.best_iteration]),
             "final_loss": _finite(result.loss_history[-1]),
+            "skipped_steps": int(np.sum(result.skipped)),
             "loss_history": loss_summary(result.loss_history),
             "seconds": round(result.seconds, 3),
         },

@@ -121,6 +121,7 @@ class DesignResult:
       best_iteration: index into ``loss_history`` of ``params``.
       seconds: wall time including compilation.
       config, design_config: the settings used.
+      skipped: (iterations,) True where a non-finite step was undone (:func:`optimize`).
     """
 
     params: BarrierParams
@@ -133,6 +134,7 @@ class DesignResult:
     seconds: float
     config: DeviceConfig
     design_config: DesignConfig
+    skipped: np.ndarray | None = None
 
     @property
     def rms_percent_of_peak(self) -> float:
@@ -346,4 +348,5 @@ def design(
         seconds=res.seconds,
         config=cfg,
         design_config=dcfg,
+        skipped=res.skipped,
     )
