@@ -7,7 +7,10 @@ in this one run (machines are noisy: compare ratios, not absolute times across r
 Measures, after compilation unless stated:
   * T sweep, N = 100, 100 energies — the production path (transmission_many: O(N)
     recurrence + custom JVP) and the general Thomas solve of ψ (solve_qtbm's path);
-  * full I–V (25 biases × 100 energies, paper defaults): forward, forward + gradient, ratio;
+  * full I–V (25 biases × 100 energies, paper defaults): forward, forward + gradient, ratio —
+    with the production reverse mode (corner_green's recomputing custom VJP, physics.md §3.9)
+    and, in the same run, with the stored-column custom JVP of physics.md §3.6 that the
+    gradient used before (``forward_mode=True``);
   * transmission at N = 10², 10³, 10⁴ (100 energies) and the ratio t(10⁴)/t(10²);
   * a dense-matrix solve of the same QTBM system as baseline (N = 10², 10³);
   * wall time of 1000 design iterations including compilation.
@@ -31,9 +34,13 @@ import jax.numpy as jnp
 import numpy as np
 
 import diffsim_jax as ds
+from functools import partial
+from unittest import mock
+
+from diffsim_jax import current as current_module
 from diffsim_jax.current import iv_curve_unchecked
 from diffsim_jax.paper_devices import modified_params, original_params
-from diffsim_jax.qtbm import _assemble, _solve_many, transmission_many
+from diffsim_jax.qtbm import _lead_phases, _solve_many, lattice, transmission_many, transmission_sweep
 
 
 
@@ -50,7 +57,10 @@ def timeit(fn, *args, repeats=30):
 
 def _dense_matrix(potential, energy, length, m_eff):
     """The physics.md §3 matrix A assembled densely (baseline only; the package never does this)."""
-    hopping, lam_l, lam_r, onsite = _assemble(potential, energy, length, m_eff)
+    lat = lattice(potential, length, m_eff)
+    hopping = lat.hop
+    lam_l, lam_r = _lead_phases(lat, energy)
+    onsite = lat.onsite - energy
     n = potential.shape[0]
     mat = jnp.diag(onsite.astype(jnp.complex128)) - hopping * (jnp.eye(n, k=1) + jnp.eye(n, k=-1))
     mat = mat.at[0, 0].add(-hopping * lam_l).at[-1, -1].add(-hopping * lam_r)
@@ -111,6 +121,13 @@ def main(argv=None):
     out["iv_forward_ms"] = 1e3 * timeit(fwd, p0, repeats=r)
     out["iv_value_and_grad_ms"] = 1e3 * timeit(grad, p0, repeats=r)
     out["iv_grad_over_forward"] = out["iv_value_and_grad_ms"] / out["iv_forward_ms"]
+    # the same gradient through the stored-column custom JVP (physics.md §3.6), traced with
+    # transmission_sweep(..., forward_mode=True) in place of the production path
+    with mock.patch.object(current_module, "transmission_sweep", partial(transmission_sweep, forward_mode=True)):
+        grad_jvp = jax.jit(jax.value_and_grad(lambda p: jnp.mean((iv_curve_unchecked(p, biases, cfg) - target) ** 2)))
+        jax.block_until_ready(grad_jvp(p0))  # trace and compile inside the patch
+    out["iv_value_and_grad_stored_jvp_ms"] = 1e3 * timeit(grad_jvp, p0, repeats=r)
+    out["iv_grad_stored_jvp_over_forward"] = out["iv_value_and_grad_stored_jvp_ms"] / out["iv_forward_ms"]
 
     # scaling with N
     for n in (100, 1000, 10000):

@@ -13,6 +13,10 @@ The hook is installed by :func:`import_sciann`, before SciANN is imported, and s
 life of the process (SciANN imports Keras modules lazily). In that process ``import keras``
 gives Keras 2 (tf_keras), not Keras 3; nothing else in this project imports Keras.
 
+SciANN also imports ``parse_version`` from ``pkg_resources``, which Python ≥ 3.12 venvs
+(no setuptools) and setuptools ≥ 82 no longer have; :func:`ensure_pkg_resources` supplies
+that one name from ``packaging`` when the module is missing.
+
 Besides, SciANN's ``import`` has three side effects that a library must not have:
 
 * it prints a welcome banner to stdout (suppressed by ``SCIANN_WELCOME_MSG=-1``);
@@ -92,6 +96,23 @@ class KerasAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__spec__ = self._real_specs.pop(module.__name__, module.__spec__)
 
 
+def ensure_pkg_resources() -> None:
+    """Give SciANN the one name it imports from ``pkg_resources`` (``parse_version``) when
+    that module is absent: venvs of Python ≥ 3.12 have no setuptools, and setuptools ≥ 82
+    no longer ships ``pkg_resources``. SciANN uses it only to sort PyPI release strings in
+    its (here disabled) version check; ``packaging.version.Version`` does the same. A real
+    ``pkg_resources`` is always preferred."""
+    if "pkg_resources" in sys.modules or importlib.util.find_spec("pkg_resources") is not None:
+        return
+    import types  # noqa: PLC0415
+
+    from packaging.version import Version  # noqa: PLC0415
+
+    shim = types.ModuleType("pkg_resources", "pinn_sciann.compat stand-in: parse_version only")
+    shim.parse_version = Version
+    sys.modules["pkg_resources"] = shim
+
+
 def keras_alias_active() -> bool:
     return any(isinstance(f, KerasAlias) for f in sys.meta_path)
 
@@ -156,6 +177,7 @@ def import_sciann():
         return _SCIANN
     quiet_logging_env()
     install_keras_alias()
+    ensure_pkg_resources()
 
     def _no_network(*_args, **_kwargs):
         raise OSError("pinn_sciann: SciANN's PyPI version check is disabled")
