@@ -35,10 +35,12 @@ def plot_fig8(path, model, params, biases, curves: dict, target, designed, desig
 
     for temp, j in curves.items():
         fom = ndr_figures(biases, j)
-        ax_j.semilogy(biases, np.maximum(j, 1e-3), marker=".", label=f"{temp:g} K (PVR {fom['pvr']:.1f})",
-                      **TEMPERATURE_STYLES.get(temp, {}))
+        ax_j.plot(biases, j / 1e3, marker=".", label=f"{temp:g} K: peak {fom['peak'] / 1e3:.0f} kA/cm² at "
+                  f"{fom['peak_bias_V']:.3f} V, PVR {fom['pvr']:.1f}", **TEMPERATURE_STYLES.get(temp, {}))
     ax_j.set_xlabel("bias V (V)")
-    ax_j.set_ylabel("current density J (A/cm²)")
+    ax_j.set_ylabel("current density J (kA/cm²)")
+    ax_j.set_xlim(0, float(np.max(biases)))
+    ax_j.set_ylim(bottom=0)
     ax_j.set_title("(b) J(V), Tsu–Esaki, no self-consistency")
     ax_j.legend(fontsize=8)
 
@@ -48,13 +50,16 @@ def plot_fig8(path, model, params, biases, curves: dict, target, designed, desig
         ax_d.plot(biases, j / 1e3, label=f"{label}, PVR {ndr_figures(biases, j)['pvr']:.1f}", **style)
     ax_d.set_xlabel("bias V (V)")
     ax_d.set_ylabel("J (kA/cm²) at 300 K")
+    ax_d.set_xlim(0, float(np.max(biases)))
+    ax_d.set_ylim(0, 1.25 * max(np.max(target), ndr_figures(biases, curves[300.0])["peak"]) / 1e3)
     ax_d.set_title("(c) design in layer variables at 300 K")
     ax_d.legend(fontsize=8, loc="upper right")
-    inset = ax_d.inset_axes([0.08, 0.45, 0.35, 0.3])
+    inset = ax_d.inset_axes([0.55, 0.3, 0.4, 0.3])
     for p, style in ((params, dict(color="tab:blue", lw=1)), (designed_params, dict(color="tab:green", lw=1, ls="--"))):
         inp = model.solver_input(p, 0.0)
         inset.plot(np.linspace(0, float(inp.length_nm), np.size(inp.potential_eV)), np.asarray(inp.potential_eV), **style)
-    inset.set_title("U(x) at 0 V", fontsize=7)
+    inset.set_xlim(15, 36)
+    inset.set_title("U(x) at 0 V: start, designed", fontsize=7)
     inset.tick_params(labelsize=6)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
