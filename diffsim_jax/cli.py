@@ -106,7 +106,7 @@ def add_plot_option(parser: argparse.ArgumentParser, curves: str) -> None:
     )
 
 
-MODELS = ("box", "stack")
+MODELS = ("box", "stack", "freeform")
 
 
 def temperature(text: str) -> float:
@@ -125,7 +125,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--model", choices=MODELS, default="box",
         help="device model: 'box' = the paper's smooth boxes, 0 K current in µA (CSV column current_uA); "
         "'stack' = an AlGaAs/GaAs layer stack (JSON with a 'layers' list, docs/cli.md), Tsu-Esaki current "
-        "density in A/cm² (CSV column current_density_Acm2) at --temperature; default %(default)s",
+        "density in A/cm² (CSV column current_density_Acm2) at --temperature; 'freeform' = a network potential "
+        "on the paper's device (design --spec only); default %(default)s",
     )
     parser.add_argument(
         "--temperature", type=temperature, default=None, metavar="K",
@@ -164,8 +165,15 @@ def build_parser() -> argparse.ArgumentParser:
         "qtbm design --target iv.csv --out result.json --plot result.png",
     )
     d.add_argument(
-        "--target", required=True, metavar="CSV",
-        help="I-V data to fit: CSV with columns bias_V (V) and current_uA (µA)",
+        "--target", metavar="CSV",
+        help="I-V data to fit: CSV with columns bias_V (V) and current_uA (µA) "
+        "(current_density_Acm2 in A/cm² with --model stack); give --target or --spec",
+    )
+    d.add_argument(
+        "--spec", metavar="JSON",
+        help="design from figures of merit instead of a curve: JSON with targets peak_bias_V (V), "
+        "peak_current_uA (µA), peak_to_valley_ratio, mean_power_uW (µW), any subset, optional weights and "
+        "biases_V (docs/cli.md); --model box or freeform",
     )
     d.add_argument(
         "--init", metavar="JSON",
@@ -376,6 +384,14 @@ def design_document(result, data, args, start, target_sha256: str, argv: list[st
 
 
 def cmd_design(args, argv: list[str]) -> int:
+    if (args.target is None) == (args.spec is None):
+        raise ValueError("design needs exactly one of --target CSV (a curve to fit) and --spec JSON (figures of merit)")
+    if args.spec is not None:
+        from .cli_spec import cmd_design_spec
+
+        return cmd_design_spec(args, argv)
+    if args.model == "freeform":
+        raise ValueError("--model freeform designs from a --spec only (docs/cli.md)")
     if args.model == "stack":
         from .cli_stack import cmd_design_stack
 
@@ -426,6 +442,9 @@ def cmd_design(args, argv: list[str]) -> int:
 
 
 def cmd_simulate(args, argv: list[str]) -> int:
+    if args.model == "freeform":
+        raise ValueError("simulate supports --model box and stack; a free-form design is simulated in Python "
+                         "(diffsim_jax.freeform.model_iv_curve)")
     if args.model == "stack":
         from .cli_stack import cmd_simulate_stack
 

@@ -7,6 +7,7 @@ and returns ``{results_key: metrics}`` for ``results.json`` (a metrics dict may 
 
     paper_pinn     fig1–fig3  SciANN PINN inverse transmission (paper §III-A)
     paper_design   fig4–fig5  I–V design with the differentiable simulator (paper §III-B)
+    freeform       fig6–fig7  free-form potentials: PINN head-to-head, two-peak I–V, spec design (§12)
     heterostructure  fig8     AlGaAs/GaAs RTD at 0/77/300 K and a design in layer variables
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 MODULES = {
     "paper_design": ("fig4", "fig5"),
     "paper_pinn": ("fig1", "fig2", "fig3"),
+    "freeform": ("fig6", "fig7"),
     "heterostructure": ("fig8",),
 }
 FIGURES = tuple(sorted({f for figs in MODULES.values() for f in figs}, key=lambda f: int(f[3:])))

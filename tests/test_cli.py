@@ -345,3 +345,46 @@ def test_staged_outputs_all_or_nothing(tmp_path):
         assert out.commit() == [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]
     assert (tmp_path / "a.txt").read_text() == "new a" and (tmp_path / "b.txt").read_text() == "new b"
     assert sorted(os.listdir(tmp_path)) == ["a.txt", "b.txt"]
+
+
+# --------------------------------------------------------------------------------------
+# design --spec (physics.md §12)
+# --------------------------------------------------------------------------------------
+def test_design_from_spec_meets_the_figures_of_merit(tmp_path, capsys):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"targets": {"peak_bias_V": 0.3, "peak_current_uA": 3.0,
+                                            "peak_to_valley_ratio": 4.0, "mean_power_uW": 0.4}}))
+    out = tmp_path / "spec_result.json"
+    assert cli.main(["design", "--spec", str(spec), "--out", str(out), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    for name, fom in doc["figures_of_merit"].items():
+        assert abs(fom["relative_error"]) < 0.05, (name, fom)
+    # the reported figures of merit are those of the written design
+    from diffsim_jax.metrics import mean_power_uW
+
+    i = np.asarray(doc["currents"]["fitted_uA"])
+    assert mean_power_uW(doc["currents"]["bias_V"], i) == pytest.approx(doc["figures_of_merit"]["mean_power_uW"]["achieved"])
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ({"targets": {"peak_bias_V": 0.9}}, "unreachable"),
+        ({"targets": {"peak_current_uA": -1.0}}, "peak_current_uA"),
+        ({"targets": {}}, "targets"),
+        ({"targets": {"peak_bias_V": 0.3}, "colour": 1}, "colour"),
+    ],
+)
+def test_design_rejects_bad_specs(tmp_path, capsys, spec, fragment):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    assert cli.main(["design", "--spec", str(path), "--out", str(tmp_path / "o.json")]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1, err
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_design_needs_exactly_one_of_target_and_spec(tmp_path, capsys, good_csv):
+    assert cli.main(["design", "--out", str(tmp_path / "o.json")]) == 2
+    assert "exactly one of --target" in capsys.readouterr().err
