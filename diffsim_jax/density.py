@@ -17,28 +17,36 @@ division-free three-term recurrences of physics.md §3.5–3.6 (φ from the tran
 side, χ from the injection side; G_{j,0} = φ_j/s, G_{j,N−1} = χ_j/s, G_{jj} = χ_jφ_j/s,
 one common s), run for the whole energy sweep at once on (re, im) pairs.
 
-Energy integration (two ranges, V ≥ 0 so that U_L ≥ U_R):
+Energy integration: equilibrium part on a contour, non-equilibrium part on the real axis
+(the decomposition of NEGF codes, e.g. Brandbyge et al., PRB 65, 165401 (2002)). With the
+spectral function A_jj = 2 Im(A⁻¹)_jj = Γ_L|G_{j0}|² + Γ_R|G_{j,N−1}|² (+ δ-peaks of bound
+states), each site j takes a reference contact r(j) — the emitter (μ_L) on the emitter
+side of the first barrier (``emitter_mask``), the collector (μ_R) elsewhere — and
 
-* **Range A**, E ∈ [U_L, μ_L + 40 k_BT], both leads propagate: real-axis Gauss–Legendre
-  panels in σ ∈ [0, 1], E = U_L + W σ² (the substitution removes the 1/√(E−U_L)
-  band-edge singularity of 1/v_L). The panels adapt to the integrand (a split/merge step
-  driven by a spectral error indicator per panel, static panel count), so that the
-  resonances of the double barrier, narrower than 1 meV, are resolved.
-* **Range B**, E ∈ [E_floor, U_L], below the emitter band edge: only states injected
-  from the right propagate, plus the quasi-bound states of the emitter accumulation
-  notch, whose widths (tunnelling out through both barriers) are far below any grid.
-  Here the real-axis spectral function A_jj = 2 Im(A⁻¹)_jj equals Γ_R|G_{j,N−1}|² (and
-  contains the true bound states below U_R as δ-peaks), so the integral is evaluated
-  *exactly* on a rectangular contour in the upper half plane, Im z ≤ h < πk_BT, where
-  G(z) and the supply function are analytic (physics.md §11, quasi-bound states):
+    n_j = D₂/(πa)·Im ∮ G_jj(z) S(z; μ_r) dz
+          + Σ_{E ≥ U_L} [Γ_L|G_{j0}|² (if r = R) or −Γ_R|G_{j,N−1}|² (if r = L)]·(D₂,L S_L − D₂,R S_R)/(2πa),
 
-      n_B(x_j) = D_2/(π a) · Im ∮ (A⁻¹)_jj(z) · ln(1 + e^{(μ_j − z)/k_BT}) dz.
+S(z; μ) = ln(1 + e^{(μ−z)/k_BT}). For E ≥ U_L this is exactly eq. 11.2. Below U_L only
+right-injected states propagate and A_jj = Γ_R|G_{j,N−1}|² (plus the true bound states
+below U_R); these are filled with μ_r, i.e. *the quasi-bound states of the emitter
+accumulation notch are in equilibrium with the emitter* (``notch_filling="emitter"``,
+default), as scattering would make them; ``"collector"`` uses r = R everywhere, the pure
+coherent scattering-state model, in which states below U_L are filled only from the
+collector.
 
-  ``notch_filling="emitter"`` (default) occupies range-B states on the emitter side of
-  the first barrier (sites with ``emitter_mask``) with the emitter's μ_L — the
-  quasi-bound notch states are in equilibrium with the emitter, as scattering would make
-  them — and all others with μ_R; ``"collector"`` is the purely coherent scattering-state
-  model, where range-B states are filled only from the collector (μ_R everywhere).
+* **Contour** (exact deformation, physics.md §11): G(z) is analytic in the upper half plane
+  and S(z; μ) for Im z < πk_BT, so the real-axis integral from E_floor (below min U) to
+  E_top = μ_max + 40 k_BT equals the integral over the rectangle E_floor → E_floor + ih →
+  E_top + ih → E_top, h = 2k_BT. There every resonance — also the quasi-bound notch and
+  well states, whose widths are far below any grid — is broadened to ~h: composite
+  Gauss–Legendre panels suffice (breakpoints clustered at each μ, where the supply
+  function's branch points μ + iπk_BT come closest). At V = 0 the density is the contour
+  alone.
+* **Real axis**, E ∈ [U_L, μ_L + 40 k_BT] (both leads propagate): Gauss–Legendre panels in
+  σ ∈ [0, 1], E = U_L + Wσ² (the substitution removes the 1/√(E − U_L) edge singularity),
+  adapted to the integrand by a split/merge step driven by a spectral error indicator per
+  panel (static panel count) — the resonances of the double barrier inside the bias
+  window are resolved there. The Tsu–Esaki current J (eq. 10.3) uses the same nodes.
 
 Units: energies eV, lengths nm, densities returned in cm⁻³ (1 cm⁻³ = 1e-21 nm⁻³).
 Everything is jit/vmap/grad-safe in float64.
@@ -233,11 +241,11 @@ class DensityConfig:
       n_panels: Gauss–Legendre panels on range A (E ≥ U_L); static count.
       nodes_per_panel: Gauss–Legendre nodes per panel.
       window_kT: range A ends at μ_L + window_kT·k_BT.
-      contour_height_kT: height h of the range-B contour in units of k_BT; must stay
+      contour_height_kT: height h of the equilibrium contour in units of k_BT; must stay
         below π (the first branch point of the supply function).
-      contour_panels: Gauss–Legendre panels along the horizontal side of the contour.
-      contour_vertical_nodes: nodes on the vertical side of the contour at U_L (the
-        side at E_floor, below all states, has 8).
+      contour_panels: uniform Gauss–Legendre panels along the long side of the contour.
+      contour_nodes_per_panel: nodes per contour panel.
+      contour_mu_offsets: extra contour breakpoints at μ + offset·k_BT for each μ.
       floor_margin_eV: the contour starts this far below min(U) (no states there).
       notch_filling: "emitter" (states below the emitter band edge on the emitter side
         of the first barrier are filled with μ_L) or "collector" (pure scattering
@@ -252,14 +260,20 @@ class DensityConfig:
         not drive the adaptation.
       error_floor: panels whose relative error indicator is below this (round-off level)
         are never split.
+      n_resonances: R, resonances of the double barrier (poles of G) that get their own
+        share of the real-axis coordinate (:class:`EnergyGrid`); located with
+        :func:`.energy_grid.locate_resonances` while the grid adapts.
+      resonance_share: total share of u given to resonances narrower than the panels.
+      resonance_width_factor: κ, the coordinate's Lorentzian half-width is κΓ/2.
     """
 
     n_panels: int = 32
     nodes_per_panel: int = 8
     window_kT: float = 40.0
     contour_height_kT: float = 2.0
-    contour_panels: int = 6
-    contour_vertical_nodes: int = 32
+    contour_panels: int = 8
+    contour_nodes_per_panel: int = 8
+    contour_mu_offsets: tuple = (-6.0, -3.0, -1.5, 0.0, 1.5, 3.0, 6.0)
     floor_margin_eV: float = 0.1
     notch_filling: str = "emitter"
     adapt_swaps: int = 6
@@ -268,6 +282,9 @@ class DensityConfig:
     accept_ratio: float = 0.25
     current_floor_Acm2: float = 10.0
     error_floor: float = 1e-11
+    n_resonances: int = 2
+    resonance_share: float = 0.3
+    resonance_width_factor: float = 1.0
 
     def __post_init__(self):
         if self.notch_filling not in ("emitter", "collector"):
@@ -287,20 +304,121 @@ class EnergyGrid(NamedTuple):
     """The adaptive part of the energy quadrature (frozen, never differentiated).
 
     Attributes:
-      breaks: (n_panels + 1,) panel edges in σ ∈ [0, 1] on range A, E = U_L + W σ².
-      floor_eV: lower end E_floor of the range-B contour.
+      breaks: (n_panels + 1,) panel edges in the real-axis coordinate u ∈ [0, 1].
+      floor_eV: lower end E_floor of the contour.
+      res_x: (R,) resonance centres in x = (E − U_L)/W ∈ [0, 1] (W = E_top − U_L).
+      res_g: (R,) their half-widths Γ/(2W) (times ``resonance_width_factor``).
+      res_share: (R,) share of u given to each resonance (0: slot unused).
+
+    The real-axis coordinate is u(x) = (1 − Σ_r s_r)·√x + Σ_r s_r·L_r(x), L_r the
+    Lorentzian CDF of resonance r normalised on [0, 1]: the panels see a resonance of
+    width Γ spread over a fixed share of u, so its Lorentzian peak is smooth in u.
     """
 
     breaks: jax.Array
     floor_eV: jax.Array
+    res_x: jax.Array
+    res_g: jax.Array
+    res_share: jax.Array
 
 
 def initial_grid(config: DensityConfig, potential) -> EnergyGrid:
-    """Uniform panels in σ and a contour floor ``floor_margin_eV`` below min(U)."""
+    """Uniform panels in u = √x, no resonances, a contour floor ``floor_margin_eV`` below min(U)."""
+    r = config.n_resonances
     return EnergyGrid(
         jnp.linspace(0.0, 1.0, config.n_panels + 1),
         jnp.min(lax.stop_gradient(jnp.asarray(potential))) - config.floor_margin_eV,
+        jnp.full(r, 0.5),
+        jnp.full(r, 0.1),
+        jnp.zeros(r),
     )
+
+
+def _lorentz_cdf(x, c, g):
+    """CDF on [0, 1] of the Lorentzian (g/π)/((x − c)² + g²), normalised to the interval."""
+    lo, hi = jnp.arctan(-c / g), jnp.arctan((1.0 - c) / g)
+    return (jnp.arctan((x[..., None] - c) / g) - lo) / (hi - lo)
+
+
+def _lorentz_pdf(x, c, g):
+    lo, hi = jnp.arctan(-c / g), jnp.arctan((1.0 - c) / g)
+    return (g / ((x[..., None] - c) ** 2 + g * g)) / (hi - lo)
+
+
+def _coordinate(x, grid: EnergyGrid):
+    """u(x) and du/dx of the real-axis coordinate (see :class:`EnergyGrid`)."""
+    share = grid.res_share
+    rest = 1.0 - jnp.sum(share)
+    root = jnp.sqrt(jnp.maximum(x, 0.0))
+    u = rest * root + jnp.sum(share * _lorentz_cdf(x, grid.res_x, grid.res_g), axis=-1)
+    du = rest * 0.5 / jnp.maximum(root, 1e-300) + jnp.sum(share * _lorentz_pdf(x, grid.res_x, grid.res_g), axis=-1)
+    return u, du
+
+
+def _inverse_coordinate(u, grid: EnergyGrid, steps=60):
+    """x(u) by bisection (u(x) is increasing; 60 halvings reach double precision)."""
+
+    def body(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        below = _coordinate(mid, grid)[0] < u
+        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+
+    lo, hi = lax.fori_loop(0, steps, body, (jnp.zeros_like(u), jnp.ones_like(u)))
+    return 0.5 * (lo + hi)
+
+
+def update_resonances(grid: EnergyGrid, potential, m_eff, length, mu_left, mu_right, kt, config: DensityConfig):
+    """Re-locate the R most important narrow resonances and put them into the real-axis coordinate.
+
+    Poles z = E_r − iΓ_r/2 of G_{N−1,0} (zeros of s(E) = 1/G_{N−1,0}) by two real-axis
+    Newton steps z = E − s(E)/s′(E) (:func:`.energy_grid.pole_step`, s′ by a JVP through
+    the transfer recurrence) started from every other real-axis node *and* from the
+    resonances already in the grid (so a narrow resonance, once found, is followed as it
+    moves). Candidates are ranked by the occupation Σ_s f(E_r; μ_s) times
+    1 − e^{−(3h_r/Γ_r)²} (h_r the node spacing of the plain √x coordinate: resonances the
+    panels resolve anyway rank low), duplicates within a few widths are merged, and the
+    R best get the share s_r = (share/R)·(1 − e^{−(3h_r/Γ_r)²}) of u. Everything under
+    ``stop_gradient``.
+    """
+    from .energy_grid import pole_step  # noqa: PLC0415
+
+    r = config.n_resonances
+    if r == 0:
+        return grid
+    sg = lax.stop_gradient
+    potential, m_eff, length = sg(potential), sg(jnp.asarray(m_eff)), sg(length)
+    mu_left, mu_right, kt = sg(mu_left), sg(mu_right), sg(kt)
+    e_low = potential[0]
+    e_high = jnp.maximum(mu_left, mu_right) + config.window_kT * kt
+    width = e_high - e_low
+    energy_a, _, _ = _range_a_nodes(grid, e_low, e_high, config)
+    starts = jnp.concatenate([e_low + width * grid.res_x, energy_a[::2]])
+    lo, hi = e_low + 1e-9 * width, e_high - 1e-9 * width
+    z, _ = pole_step(potential, length, m_eff, jnp.clip(starts, lo, hi))
+    z, _ = pole_step(potential, length, m_eff, jnp.clip(jnp.nan_to_num(jnp.real(z)), lo, hi))
+    e_r = jnp.nan_to_num(jnp.real(z))
+    gamma = jnp.nan_to_num(-2.0 * jnp.imag(z))
+    x = (e_r - e_low) / width
+    m_a = config.n_panels * config.nodes_per_panel
+    h = 2.0 * jnp.sqrt(jnp.clip(x, 1e-12, 1.0)) / m_a * width  # plain-coordinate node spacing (eV)
+    unresolved = 1.0 - jnp.exp(-((3.0 * h / jnp.maximum(gamma, 1e-300)) ** 2))
+    occupation = jax.nn.sigmoid((mu_left - e_r) / kt) + jax.nn.sigmoid((mu_right - e_r) / kt)
+    valid = jnp.isfinite(z) & (gamma > 0.0) & (x > 0.0) & (x < 1.0)
+    score = jnp.where(valid, occupation * unresolved, 0.0)
+
+    def pick(carry, _):
+        score = carry
+        k = jnp.argmax(score)
+        dup = jnp.abs(e_r - e_r[k]) <= 3.0 * jnp.maximum(gamma, gamma[k]) + 1e-9 * width
+        return jnp.where(dup, 0.0, score), (k, score[k])
+
+    _, (idx, best) = lax.scan(pick, score, None, length=r)
+    active = best > 0.0
+    res_x = jnp.where(active, x[idx], grid.res_x)
+    res_g = jnp.where(active, jnp.maximum(0.5 * config.resonance_width_factor * gamma[idx] / width, 1e-14), grid.res_g)
+    share = jnp.where(active, config.resonance_share / r * unresolved[idx], 0.0)
+    return grid._replace(res_x=res_x, res_g=res_g, res_share=share)
 
 
 def _legendre_error_matrix(n: int):
@@ -342,7 +460,7 @@ def adapt_grid(grid: EnergyGrid, panel_error, config: DensityConfig, min_width=1
     mids = 0.5 * (breaks[split_idx] + breaks[split_idx + 1])
     kept = breaks.at[merge_pos + 1].set(jnp.where(do, jnp.inf, breaks[merge_pos + 1]))
     new = jnp.sort(jnp.concatenate([kept, jnp.where(do, mids, jnp.inf)]))[: n_p + 1]
-    return EnergyGrid(new, grid.floor_eV), jnp.any(do)
+    return grid._replace(breaks=new), jnp.any(do)
 
 
 # --------------------------------------------------------------------------------------
@@ -429,7 +547,7 @@ def green_columns(onsite, hop, z_re, z_im, sigma_l, sigma_r):
 class DensityWeights(NamedTuple):
     """Per-energy quadrature weights of the density and current (differentiable inputs of :func:`density_core`).
 
-    n_j = Σ_{E∈A} (a_E|G_{j0}|² + b_E|G_{j,N−1}|²) + Σ_{z∈B} Im[c_{zj} G_jj(z)],
+    n_j = Σ_{E∈A} [(1 − mask_j) a_E|G_{j0}|² − mask_j b_E|G_{j,N−1}|²] + Σ_{z∈B} Im[c_{zj} G_jj(z)],
     c_{zj} = c^R_z + mask_j (c^L_z − c^R_z);  J = Σ_{E∈A} t_E |G_{N−1,0}|².
     """
 
@@ -450,7 +568,8 @@ def _core_forward(m_a, n_g, args, w: DensityWeights, mask):
     inv = 1.0 / scale
     inv_re, inv_im = jnp.real(inv), jnp.imag(inv)
     abs_inv = inv_re[:m_a] ** 2 + inv_im[:m_a] ** 2
-    node_a = (phi_re[:, :m_a] ** 2 + phi_im[:, :m_a] ** 2) * (w.a * abs_inv) + (
+    site_a, site_b = (1.0 - mask)[:, None], -mask[:, None]  # reference μ_R (collector side) or μ_L (emitter side)
+    node_a = site_a * (phi_re[:, :m_a] ** 2 + phi_im[:, :m_a] ** 2) * (w.a * abs_inv) + site_b * (
         chi_re[:, :m_a] ** 2 + chi_im[:, :m_a] ** 2
     ) * (w.b * abs_inv)  # (N, M_A): contribution of each range-A node
     node_j = w.t * abs_inv
@@ -506,8 +625,9 @@ def _adjoint_scans(m_a, cols, w: DensityWeights, mask, nbar, jbar, full: bool):
         Q_k = α(φ_k²P1_k + φ_kχ_k Q1_k) + β(φ_kχ_k P2_k + χ_k²Q2_k) + J̄κφ_kχ_k     (A)
         Q_k = γ(φ_k²P3_k + χ_k²Q3_k)                                              (B)
 
-    P1 = Σ_{j≤k} n̄_jχ_jφ̄_j, P2 = Σ_{j≤k} n̄_j|χ_j|², P3 = Σ_{j≤k} n̄_j c_{zj}χ_j²,
-    Q1 = Σ_{j>k} n̄_j|φ_j|², Q2 = Σ_{j>k} n̄_jφ_jχ̄_j, Q3 = Σ_{j>k} n̄_j c_{zj}φ_j²; the
+    P1 = Σ_{j≤k} n̄ᵃ_jχ_jφ̄_j, P2 = Σ_{j≤k} n̄ᵇ_j|χ_j|², P3 = Σ_{j≤k} n̄_j c_{zj}χ_j²,
+    Q1 = Σ_{j>k} n̄ᵃ_j|φ_j|², Q2 = Σ_{j>k} n̄ᵇ_jφ_jχ̄_j, Q3 = Σ_{j>k} n̄_j c_{zj}φ_j², with
+    n̄ᵃ = (1 − mask)n̄ and n̄ᵇ = −mask·n̄ (the site factors of :class:`DensityWeights`); the
     bond sensitivity R_k is the same with φ_k → φ_k − φ_{k+1}, χ_k → χ_k − χ_{k+1}.
     """
     phi, chi, scale = cols
@@ -525,8 +645,8 @@ def _adjoint_scans(m_a, cols, w: DensityWeights, mask, nbar, jbar, full: bool):
         nb, ph, ch, mk = xs
         pa, ca, cb = ph[:m_a], ch[:m_a], ch[m_a:]
         c = (
-            c[0] + nb * ca * jnp.conj(pa),
-            c[1] + nb * (jnp.real(ca) ** 2 + jnp.imag(ca) ** 2),
+            c[0] + nb * (1.0 - mk) * ca * jnp.conj(pa),
+            c[1] - nb * mk * (jnp.real(ca) ** 2 + jnp.imag(ca) ** 2),
             c[2] + nb * (c_r + mk * c_d) * cb * cb,
         )
         return c, c
@@ -548,8 +668,8 @@ def _adjoint_scans(m_a, cols, w: DensityWeights, mask, nbar, jbar, full: bool):
         onsite_k = jnp.sum(jnp.real(qa)) + jnp.sum(jnp.real(qb))
         cz = c_r + mk * c_d
         sums = (
-            q1 + nb * (jnp.real(pa) ** 2 + jnp.imag(pa) ** 2),
-            q2 + nb * pa * jnp.conj(ca),
+            q1 + nb * (1.0 - mk) * (jnp.real(pa) ** 2 + jnp.imag(pa) ** 2),
+            q2 - nb * mk * pa * jnp.conj(ca),
             q3 + nb * cz * pb * pb,
         )
         if not full:
@@ -620,41 +740,49 @@ density_core.defvjp(_density_core_fwd, _density_core_bwd)
 # Quadrature nodes
 # --------------------------------------------------------------------------------------
 def _range_a_nodes(grid: EnergyGrid, e_low, e_high, config: DensityConfig):
-    """Real nodes E = e_low + W σ² on the σ-panels; returns (E (P·n,), dE weights (P·n,))."""
-    x, w = _gauss_legendre(config.nodes_per_panel)
+    """Real nodes on the u-panels: E = e_low + W·x(u); returns (E (P·n,), dE weights (P·n,), x).
+
+    x(u) and the weights 1/(du/dx) are computed under ``stop_gradient`` (they only place
+    the nodes); E and the weights are affine in e_low and W = e_high − e_low, so gradients
+    with respect to the window are those of the quadrature with moving end points.
+    """
+    t, w = _gauss_legendre(config.nodes_per_panel)
     a, b = grid.breaks[:-1], grid.breaks[1:]
-    sigma = (0.5 * (a + b))[:, None] + (0.5 * (b - a))[:, None] * x
-    w_sigma = (0.5 * (b - a))[:, None] * w
+    u = ((0.5 * (a + b))[:, None] + (0.5 * (b - a))[:, None] * t).reshape(-1)
+    w_u = ((0.5 * (b - a))[:, None] * w).reshape(-1)
+    x = lax.stop_gradient(_inverse_coordinate(u, grid))
+    dxdu = lax.stop_gradient(1.0 / _coordinate(x, grid)[1])
     width = e_high - e_low
-    energy = e_low + width * sigma**2
-    return energy.reshape(-1), (w_sigma * 2.0 * width * sigma).reshape(-1)
+    return e_low + width * x, w_u * width * dxdu, x
 
 
-def _range_b_nodes(floor, top, kt, config: DensityConfig):
-    """Complex nodes on the rectangle floor → floor + ih → top + ih → top (Im z ≥ 0).
+def _contour_nodes(floor, top, mus, kt, config: DensityConfig):
+    """Complex nodes on the rectangle floor → floor + ih → top + ih → top (Im z ≥ 0), h < πk_BT.
 
-    Returns (z (M_B,), dz weights (M_B,)). The last side uses y = hξ⁴, which makes the
-    1/√(z − U_L) band-edge behaviour smooth and puts half of its nodes below y ≈ h/16,
-    where the emitter's near-edge states (meV scale) live.
+    The long side carries composite Gauss–Legendre panels: ``contour_panels`` uniform ones
+    plus breakpoints at μ + k_BT·``contour_mu_offsets`` for each chemical potential, where
+    the supply functions' branch points μ + iπk_BT come closest (distance (π − h/k_BT)k_BT).
+    The short sides are below every state (at E_floor) and where the supply function is
+    e^{−40} (at the top). Returns (z (M,), dz weights (M,)).
     """
     h = config.contour_height_kT * kt
-    xv, wv = _gauss_legendre(config.contour_vertical_nodes)
-    xl, wl = _gauss_legendre(8)
-    xh, wh = _gauss_legendre(8)
-    # left side (below every state, smooth): z = floor + i y, y: 0 → h, dz = i dy
-    y = 0.5 * h * (xl + 1.0)
-    z1 = floor + 1j * y
-    w1 = 1j * 0.5 * h * wl
-    # top side: z = x + i h, x: floor → top, composite panels
-    edges = floor + (top - floor) * jnp.linspace(0.0, 1.0, config.contour_panels + 1)
+    xs_, ws_ = _gauss_legendre(8)
+    n_g = config.contour_nodes_per_panel
+    xh, wh = _gauss_legendre(n_g)
+    # left side (below every state): z = floor + i y, y: 0 → h, dz = i dy
+    z1 = floor + 1j * 0.5 * h * (xs_ + 1.0)
+    w1 = 1j * 0.5 * h * ws_
+    # long side: z = x + i h, x: floor → top
+    uniform = floor + (top - floor) * jnp.linspace(0.0, 1.0, config.contour_panels + 1)
+    offsets = jnp.asarray(config.contour_mu_offsets) * kt
+    extra = jnp.concatenate([mu + offsets for mu in mus])
+    edges = jnp.sort(jnp.concatenate([uniform, jnp.clip(extra, floor, top)]))
     mid, half = 0.5 * (edges[:-1] + edges[1:]), 0.5 * (edges[1:] - edges[:-1])
-    xs = (mid[:, None] + half[:, None] * xh).reshape(-1)
-    z2 = xs + 1j * h
+    z2 = (mid[:, None] + half[:, None] * xh).reshape(-1) + 1j * h
     w2 = (half[:, None] * wh).reshape(-1).astype(jnp.complex128)
-    # right side: z = top + i h ξ⁴, ξ: 1 → 0, dz = 4ihξ³ dξ
-    xi = 0.5 * (xv + 1.0)
-    z3 = top + 1j * h * xi**4
-    w3 = -1j * 4.0 * h * xi**3 * 0.5 * wv
+    # right side: z = top + i y, y: h → 0
+    z3 = top + 1j * 0.5 * h * (1.0 - xs_)
+    w3 = -1j * 0.5 * h * ws_
     return jnp.concatenate([z1, z2, z3]), jnp.concatenate([w1, w2, w3])
 
 
@@ -698,10 +826,10 @@ def _setup(potential, m_eff, length, mu_left, mu_right, kt, emitter_mask, grid, 
     grid = jax.tree_util.tree_map(lax.stop_gradient, grid)
     e_low = lat.u_left  # range A starts at the emitter band edge (U_L ≥ U_R)
     e_high = jnp.maximum(mu_left, mu_right) + config.window_kT * kt
-    energy_a, w_a = _range_a_nodes(grid, e_low, e_high, config)
-    z_b, w_b = _range_b_nodes(grid.floor_eV, e_low, kt, config)
+    energy_a, w_a, x_a = _range_a_nodes(grid, e_low, e_high, config)
+    z_b, w_b = _contour_nodes(grid.floor_eV, e_high, (mu_left, mu_right), kt, config)
 
-    offset_a = energy_a - e_low  # E − U_L = W σ², exact near the band edge
+    offset_a = (e_high - e_low) * x_a  # E − U_L, exact near the band edge
     lam_l_a = _lead_phase_above(offset_a, lat.t_left)
     lam_r_a = _lead_phase_above(offset_a + (lat.u_left - lat.u_right), lat.t_right)
     lam_l_b = _lead_phase_complex(z_b, lat.u_left, lat.t_left)
@@ -714,15 +842,16 @@ def _setup(potential, m_eff, length, mu_left, mu_right, kt, emitter_mask, grid, 
 
     d2_l = transverse_dos_nm2(mass[0], kt)
     d2_r = transverse_dos_nm2(mass[-1], kt)
-    # range A (physics.md eq. 11.2): [Γ_L|G_{j0}|² D₂,L S_L + Γ_R|G_{j,N−1}|² D₂,R S_R]/(2πa)
     gam_l = 2.0 * lat.t_left * jnp.imag(lam_l_a)
     gam_r = 2.0 * lat.t_right * jnp.imag(lam_r_a)
     sup_l = supply(energy_a, mu_left, kt)
     sup_r = supply(energy_a, mu_right, kt)
-    pref = w_a / (2.0 * math.pi * spacing)
+    # non-equilibrium part on the real axis (physics.md eq. 11.2 rearranged):
+    # [Γ_L|G_{j0}|² or −Γ_R|G_{j,N−1}|²]·(D₂,L S_L − D₂,R S_R)/(2πa), zero at V = 0
+    window = w_a * (d2_l * sup_l - d2_r * sup_r) / (2.0 * math.pi * spacing)
     # current (physics.md eq. 10.3): T = Γ_LΓ_R|G_{N−1,0}|², transverse mass of the left contact
     j_pref = RICHARDSON_A_CM2_K2 * mass[0] * kt / K_B_EV_PER_K**2  # A*·m_t·T/k_B in A cm⁻² eV⁻¹
-    # range B: (D₂/πa)·Im Σ_z w_z G_jj(z) S(z; μ_j)
+    # equilibrium part on the contour: (D₂/πa)·Im ∮ G_jj(z) S(z; μ_j) dz
     base = w_b / (math.pi * spacing)
     c_r = base * d2_r * supply(z_b, mu_right, kt)
     if config.notch_filling == "emitter":
@@ -731,8 +860,8 @@ def _setup(potential, m_eff, length, mu_left, mu_right, kt, emitter_mask, grid, 
     else:
         c_l, mask = c_r, jnp.zeros(n)
     weights = DensityWeights(
-        a=pref * d2_l * gam_l * sup_l,
-        b=pref * d2_r * gam_r * sup_r,
+        a=window * gam_l,
+        b=window * gam_r,
         t=w_a * j_pref * gam_l * gam_r * (sup_l - sup_r),
         cl_re=jnp.real(c_l),
         cl_im=jnp.imag(c_l),
@@ -834,6 +963,8 @@ def emitter_mask_from_position(n_points: int, length, emitter_end_nm):
 @partial(jax.jit, static_argnames=("config",))
 def _electron_density_adaptive(potential, m_eff, length, mu_left, mu_right, kt, mask, config):
     grid = initial_grid(config, potential)
+
+    grid = update_resonances(grid, potential, m_eff, length, mu_left, mu_right, kt, config)
 
     def body(_, grid):
         res = density_on_grid(potential, m_eff, length, mu_left, mu_right, kt, mask, grid, config)

@@ -70,6 +70,7 @@ from .density import (
     inverse_fermi_dirac_half_fast,
     initial_grid,
     thermal_energy_eV,
+    update_resonances,
 )
 from .materials import ALGAAS
 from .poisson import NM3_PER_CM3, Q2_OVER_EPS0_EV_NM, apply_stiffness, solve_poisson, stiffness, tridiagonal_solve
@@ -91,9 +92,12 @@ class SolverConfig:
       anderson_below_eV: Anderson acceleration acts only once the residual is below this
         (the nearly linear regime); above it, and after any increase of the residual,
         the plain predictor step is taken and the history cleared.
+      min_damping: the step is multiplied by β, halved (down to this) whenever the
+        residual grew and restored by 1.5× per successful step.
       adapt_until_eV: the energy grid adapts while the residual exceeds this …
-      max_adapt_steps: … and for at most this many iterations (a split/merge sequence
-        can cycle; freezing the grid then lets the fixed point converge).
+      max_adapt_steps: … for at most this many iterations, and only while each step
+        changes it (a split/merge sequence can cycle; freezing the grid then lets the
+        fixed point converge).
       newton_steps: maximum Newton steps of the predictor's nonlinear Poisson solve.
       on_failure: "raise" (RuntimeError) or "warn" (RuntimeWarning, ``converged=False``).
       density: :class:`.density.DensityConfig`.
@@ -110,8 +114,9 @@ class SolverConfig:
     max_iterations: int = 150
     anderson_depth: int = 6
     anderson_below_eV: float = 3e-3
+    min_damping: float = 1.0 / 16.0
     adapt_until_eV: float = 1e-4
-    max_adapt_steps: int = 12
+    max_adapt_steps: int = 30
     newton_steps: int = 40
     on_failure: str = "raise"
     density: DensityConfig = DensityConfig()
@@ -319,10 +324,10 @@ def _anderson_init(m, n):
     return _Anderson(z, z, jnp.zeros(n), jnp.zeros(n), jnp.asarray(-1))
 
 
-def _anderson_step(state: _Anderson, x, g, m: int):
-    """Type-II Anderson update x⁺ = x + g − (ΔX + ΔG)γ, γ = argmin‖g − ΔG γ‖ (least squares)."""
+def _anderson_step(state: _Anderson, x, g, m: int, beta=1.0):
+    """Type-II Anderson update x⁺ = x + βg − (ΔX + βΔG)γ, γ = argmin‖g − ΔG γ‖ (least squares)."""
     if m == 0:
-        return state, x + g
+        return state, x + beta * g
     has_prev = state.count >= 0
     slot = jnp.maximum(state.count, 0) % m
     dx = jnp.where(has_prev, state.dx.at[slot].set(x - state.x_prev), state.dx)
@@ -332,12 +337,13 @@ def _anderson_step(state: _Anderson, x, g, m: int):
     mat = jnp.where(valid, dg, 0.0).T  # (n, m)
     gamma, _, _, _ = jnp.linalg.lstsq(mat, g, rcond=1e-10)
     gamma = jnp.where(valid[:, 0], gamma, 0.0)
-    x_new = x + g - (jnp.where(valid, dx + dg, 0.0).T @ gamma)
+    x_new = x + beta * g - (jnp.where(valid, dx + beta * dg, 0.0).T @ gamma)
     return _Anderson(dx, dg, x, g, stored), x_new
 
 
 class _LoopState(NamedTuple):
     u: jax.Array
+    beta: jax.Array
     grid: EnergyGrid
     eval_grid: EnergyGrid
     anderson: _Anderson
@@ -365,9 +371,21 @@ class PointResult(NamedTuple):
     residual_history: jax.Array
 
 
-@partial(jax.jit, static_argnames=("config",))
 def solve_point(p: PointInputs, u_init, grid: EnergyGrid, config: SolverConfig) -> PointResult:
-    """The fixed point U = F(U) at one bias from ``u_init`` and ``grid`` (not differentiable; see module doc)."""
+    """The fixed point U = F(U) at one bias from ``u_init`` and ``grid`` (not differentiable; see module doc).
+
+    Jitted; the tolerance is a traced argument and the settings that do not enter the loop
+    are normalised, so changing them does not recompile.
+    """
+    loop_config = dataclasses.replace(
+        config, tol_eV=1.0, on_failure="raise", contact_tolerance_kT=0.25,
+        gmres_tol=1e-9, gmres_restart=40, gmres_maxiter=4, interface_width_nm=None,
+    )
+    return _solve_point(p, u_init, grid, jnp.asarray(config.tol_eV, jnp.float64), loop_config)
+
+
+@partial(jax.jit, static_argnames=("config",))
+def _solve_point(p: PointInputs, u_init, grid: EnergyGrid, tol, config: SolverConfig) -> PointResult:
     dcfg = config.density
     n = u_init.shape[0]
     m = config.anderson_depth
@@ -375,29 +393,46 @@ def solve_point(p: PointInputs, u_init, grid: EnergyGrid, config: SolverConfig) 
 
     def body(s: _LoopState):
         grid = s.grid
-        grid = EnergyGrid(grid.breaks, jnp.where(s.adapting, jnp.min(s.u) - dcfg.floor_margin_eV, grid.floor_eV))
+        grid = grid._replace(floor_eV=jnp.where(s.adapting, jnp.min(s.u) - dcfg.floor_margin_eV, grid.floor_eV))
+        located = update_resonances(grid, s.u, p.m_eff, p.length_nm, p.mu_left, p.mu_right, p.kt, dcfg)
+        # move the resonance coordinate only when a resonance moved by more than a tenth of
+        # its width or its share changed appreciably (otherwise the nodes would jitter)
+        moved = jnp.any(
+            (jnp.abs(located.res_x - grid.res_x) > 0.1 * grid.res_g)
+            | (jnp.abs(located.res_g - grid.res_g) > 0.1 * grid.res_g)
+            | (jnp.abs(located.res_share - grid.res_share) > 0.1 * jnp.maximum(grid.res_share, 1e-3))
+        ) & s.adapting
+        grid = jax.tree_util.tree_map(lambda a, b: jnp.where(moved, a, b), located, grid)
         dens = _density(s.u, p, grid, dcfg)
         f_u = plain_map(s.u, dens.density_nm3, p)
         res = jnp.max(jnp.abs(f_u - s.u))
-        converged = (res < config.tol_eV) & ~s.adapting
+        converged = (res < tol) & ~s.adapting
         u_pc = predictor(s.u, dens.density_nm3, p, config.newton_steps)
         # Safeguarded Anderson: history is kept only in the asymptotic regime (res below
         # anderson_below_eV) and is cleared whenever the residual grows, the grid changes
         # or the accelerated step is not finite; otherwise the plain predictor step is taken.
         fresh = _anderson_init(m, n - 2)
+        worse = res > s.residual
         restart = (res > config.anderson_below_eV) | (res > 1.5 * s.residual)
         history = jax.tree_util.tree_map(lambda a, b: jnp.where(restart, b, a), s.anderson, fresh)
-        anderson, x_new = _anderson_step(history, s.u[1:-1], (u_pc - s.u)[1:-1], m)
+        # adaptive damping: halve the step when the residual grew (an overshooting predictor
+        # near a sharp resonance oscillates), recover by 1.5× per successful step
+        beta = jnp.where(worse, jnp.maximum(0.5 * s.beta, config.min_damping), jnp.minimum(1.0, 1.5 * s.beta))
+        anderson, x_new = _anderson_step(history, s.u[1:-1], (u_pc - s.u)[1:-1], m, beta)
         x_new = jnp.where(jnp.all(jnp.isfinite(x_new)), x_new, u_pc[1:-1])
         new_grid, changed = adapt_grid(grid, dens.panel_error, dcfg)
         changed = changed & s.adapting
         new_grid = jax.tree_util.tree_map(lambda a, b: jnp.where(s.adapting, a, b), new_grid, grid)
-        anderson = jax.tree_util.tree_map(lambda a, b: jnp.where(changed, b, a), anderson, fresh)
-        adapting = s.adapting & (res > config.adapt_until_eV) & (s.iteration + 1 < config.max_adapt_steps)
+        anderson = jax.tree_util.tree_map(lambda a, b: jnp.where(changed | moved, b, a), anderson, fresh)
+        # stop adapting once converged to adapt_until_eV, after max_adapt_steps, or when a
+        # step neither split/merged a panel nor moved a resonance (the grid is balanced)
+        adapting = (
+            s.adapting & (res > config.adapt_until_eV) & (s.iteration + 1 < config.max_adapt_steps) & (changed | moved)
+        )
         u_next = jnp.where(converged, s.u, _embed(x_new, p))
         hist = s.history.at[jnp.minimum(s.iteration, s.history.shape[0] - 1)].set(res)
         return _LoopState(
-            u_next, new_grid, grid, anderson, adapting, s.iteration + 1, res, converged,
+            u_next, beta, new_grid, grid, anderson, adapting, s.iteration + 1, res, converged,
             dens.density_nm3, dens.current_Acm2, dens.sheet_error, hist,
         )
 
@@ -405,7 +440,7 @@ def solve_point(p: PointInputs, u_init, grid: EnergyGrid, config: SolverConfig) 
         return ~s.converged & (s.iteration < config.max_iterations)
 
     init = _LoopState(
-        u0, grid, grid, _anderson_init(m, n - 2), jnp.asarray(config.max_adapt_steps > 0), jnp.asarray(0), jnp.asarray(jnp.inf),
+        u0, jnp.asarray(1.0), grid, grid, _anderson_init(m, n - 2), jnp.asarray(config.max_adapt_steps > 0), jnp.asarray(0), jnp.asarray(jnp.inf),
         jnp.asarray(False), jnp.zeros(n), jnp.asarray(0.0), jnp.asarray(0.0),
         jnp.full(config.max_iterations, jnp.nan),
     )
