@@ -29,8 +29,10 @@ f(E; μ) = 1/(1 + e^{(E−μ)/k_BT}), k_B = 8.617333262e-5 eV/K (physics.md eq. 
       I = (2q/h)·sgn(V) ∫_{max(E_lo, min μ)}^{max μ} 𝒯 dE,
       J = 1.61831e10·m_t ∫ 𝒯(E)·[(μ_L − E)₊ − (μ_R − E)₊] dE,
 
-  the latter on two panels split at the kink min(μ_L, μ_R), so both integrands are smooth
-  on every panel and the moving limits give exact Leibniz terms in the gradient.
+  with E_lo = max(U_0, U_{N−1}). The ends move with E_F and V, so the gradient carries the
+  exact Leibniz terms; the kink of the Tsu–Esaki kernel at min μ gets a geometrically graded
+  node cluster (energy_grid). temperature_K < 0, NaN or inf raise ValueError; a traced
+  temperature (inside the caller's jit/grad) is taken as > 0 and cannot select this path.
 
 Integration range: from the higher lead band edge E_lo = max(U_0, U_{N−1}) (𝒯 = 0 below it)
 to max(μ_L, μ_R) + 40 k_BT, beyond which the integrand is below e^{−40} ≈ 4e-18 of its
