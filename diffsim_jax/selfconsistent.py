@@ -21,9 +21,19 @@ Fixed-point scheme (per bias, all inside one jitted ``lax.while_loop``):
    Jacobian, gtsv) with the local response
    ñ_j(U_j) = n^k_j·𝓕(η_j − (U_j − U^k_j)/k_BT)/𝓕(η_j), η_j = 𝓕⁻¹(n^k_j/N_c,j), 𝓕 the
    Aymerich-Humet 𝓕_{1/2}. Its fixed points are those of F (ñ(U^k) = n^k).
-3. Anderson acceleration (depth m, type II) on the predictor map U ↦ PC(U).
-4. While r^k > ``adapt_until_eV`` the range-A energy panels adapt (one split/merge step
-   per iteration, :func:`.density.adapt_grid`); Anderson restarts when they change.
+3. Anderson acceleration (depth m = 6, type II) on the predictor map U ↦ PC(U), safeguarded:
+   active only below ``anderson_below_eV`` (3 meV), history cleared when the residual
+   grows by 1.5× or the grid changes, non-finite steps replaced by the predictor step;
+   the step is damped by β (halved whenever the residual grew, down to 1/16, and
+   restored ×1.5 per successful step) — near a sharp resonance the local predictor
+   overshoots the nonlocal well-charge response and would otherwise oscillate.
+4. While r^k > ``adapt_until_eV`` (and for at most ``max_adapt_steps`` iterations, and
+   only while a step changes it) the real-axis energy grid adapts: narrow resonances are
+   re-located (:func:`.density.update_resonances`) and one split/merge step of the
+   panels is made (:func:`.density.adapt_grid`). The final iterations run on a frozen
+   grid, so the converged U is the fixed point of one well-defined quadrature.
+5. Continuation in bias: a sweep starts each bias from the previous solution,
+   extrapolated linearly from the last two (secant predictor), and its energy grid.
 
 Gradients (physics.md eq. 11.5) by the implicit function theorem, never by unrolling:
 the outputs (U*, n, J) come from :func:`solution_outputs`, a ``custom_vjp`` whose

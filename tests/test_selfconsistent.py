@@ -95,6 +95,29 @@ def test_sweep_up_down_and_continuation(sweep):
     assert max(s.quadrature_error for s in sweep.solutions_up) < 1e-3
 
 
+def test_asymmetric_rtd_is_intrinsically_bistable():
+    """A thick collector barrier stores charge in the well: between ~0.28 and 0.36 V the up sweep
+    stays on resonance (charged well, high J) while the down sweep stays off it (Goldman, Tsui &
+    Cunningham, PRL 58, 1256 (1987)); outside that window the two sweeps agree."""
+    stack = Stack(
+        [Layer(25.0, 0.0, 2e18), Layer(5.0), Layer(4.0, 0.35), Layer(5.0), Layer(6.0, 0.35), Layer(5.0), Layer(25.0, 0.0, 2e18)]
+    )
+    biases = np.linspace(0.2, 0.42, 12)
+    res = sc.self_consistent_iv(stack, biases, config=CFG, progress=False)
+    assert all(s.converged for s in res.solutions_up + res.solutions_down)
+    j_up, j_down = np.asarray(res.current_up), np.asarray(res.current_down)
+    window = (biases > 0.29) & (biases < 0.35)
+    assert np.all(res.bistable[window]) and np.all(j_up[window] > 1.2 * j_down[window])
+    outside = (biases < 0.25) | (biases > 0.39)
+    assert not np.any(res.bistable[outside])
+    np.testing.assert_allclose(j_up[outside], j_down[outside], rtol=1e-4)
+    # the up branch holds more charge in the well (x ≈ 39.5–44.5 nm) at the same bias
+    k = int(np.nonzero(window)[0][0])
+    x = np.asarray(res.solutions_up[k].x_nm)
+    well = (x > 39.5) & (x < 44.5)
+    assert np.sum(np.asarray(res.solutions_up[k].density_cm3)[well]) > 2 * np.sum(np.asarray(res.solutions_down[k].density_cm3)[well])
+
+
 def test_charge_free_limit_is_the_band_profile_plus_bias_ramp():
     """Undoped stack, E_F far below the bands: U = U_band + the charge-free Poisson solution, which is
     the linear ramp −V x/L when ε_r is uniform (physics.md §11)."""
