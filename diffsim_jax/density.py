@@ -576,7 +576,7 @@ def _core_forward(m_a, n_g, args, w: DensityWeights, mask):
     pr, pi_, cr, ci = phi_re[:, m_a:], phi_im[:, m_a:], chi_re[:, m_a:], chi_im[:, m_a:]
     wr, wi = cr * pr - ci * pi_, cr * pi_ + ci * pr  # χφ
     br, bi = inv_re[m_a:], inv_im[m_a:]
-    g_re, g_im = wr * br - wi * bi, wr * bi + wi * br  # G_jj on range B
+    g_re, g_im = wr * br - wi * bi, wr * bi + wi * br  # G_jj on the contour
     dens_b_r = g_re @ w.cr_im + g_im @ w.cr_re  # Im[G c]
     dens_b_l = g_re @ w.cl_im + g_im @ w.cl_re
     density = jnp.sum(node_a, axis=1) + mask * dens_b_l + (1.0 - mask) * dens_b_r
@@ -598,7 +598,7 @@ def density_core(m_a, n_g, args, weights: DensityWeights, mask):
 
     ``args`` = (onsite, hop, z_re, z_im, Σ_L re, im, Σ_R re, im) of
     A(z) = tridiag(−hop, onsite − z, −hop) + Σ_L e₀e₀ᵀ + Σ_R e_{N−1}e_{N−1}ᵀ; the first
-    ``m_a`` energies are real (range A), the others complex (range B); ``n_g`` nodes per
+    ``m_a`` energies are real (the real-axis part), the others complex (the contour); ``n_g`` nodes per
     panel. Forward: the recurrences of :func:`green_columns`, G_{jk} = χ_{min}φ_{max}/s.
 
     Reverse mode (custom VJP, no stored scan tape): the output cotangents n̄ (N,) and J̄
@@ -619,7 +619,7 @@ def _density_core_fwd(m_a, n_g, args, weights, mask):
 def _adjoint_scans(m_a, cols, w: DensityWeights, mask, nbar, jbar, full: bool):
     """Site (and, if ``full``, bond and per-energy) sensitivities for cotangents n̄, J̄.
 
-    Per range-A energy α = −2a/(s²s̄), β = −2b/(s²s̄), κ = −2t/(s²s̄); per range-B energy
+    Per real energy α = −2a/(s²s̄), β = −2b/(s²s̄), κ = −2t/(s²s̄); per contour energy
     γ = i/s². Site sensitivity (dL = Re Σ_k Q_k δA_kk):
 
         Q_k = α(φ_k²P1_k + φ_kχ_k Q1_k) + β(φ_kχ_k P2_k + χ_k²Q2_k) + J̄κφ_kχ_k     (A)
@@ -681,7 +681,7 @@ def _adjoint_scans(m_a, cols, w: DensityWeights, mask, nbar, jbar, full: bool):
         )
         bond_k = jnp.sum(jnp.real(ra)) + jnp.sum(jnp.real(rb))
         q = jnp.concatenate([qa, qb])
-        g = nb * cb * pb  # n̄_j χ_jφ_j on range B
+        g = nb * cb * pb  # n̄_j χ_jφ_j on the contour
         new = sums + (ph, ch, zsum + q, jnp.where(k == n - 1, q, q_top), q, cl_acc + mk * g, cr_acc + (1.0 - mk) * g)
         return new, (onsite_k, bond_k)
 
@@ -898,8 +898,8 @@ def density_on_grid(
       length: L in nm.
       mu_left, mu_right: contact electrochemical potentials μ_L, μ_R (eV).
       kt: k_BT in eV.
-      emitter_mask: (N,) 1.0 on sites whose range-B states are filled with μ_L (the
-        emitter side of the first barrier) when ``config.notch_filling == "emitter"``.
+      emitter_mask: (N,) 1.0 on sites whose equilibrium reference is the emitter, μ_L (the
+        emitter side of the first barrier), when ``config.notch_filling == "emitter"``.
       grid: :class:`EnergyGrid` (treated as constant).
       config: :class:`DensityConfig`.
 
@@ -999,7 +999,7 @@ def electron_density(
       m_eff: effective mass (units of m₀): scalar or (N,) per-site masses.
       temperature_K: lattice temperature T > 0 in K.
       config: :class:`DensityConfig` (quadrature; quasi-bound state filling).
-      emitter_end_nm: sites with x < emitter_end_nm are the emitter side whose states below
+      emitter_end_nm: sites with x < emitter_end_nm are the emitter side, whose states below
         U_L are filled with μ_L (``notch_filling="emitter"``); default: the position of
         the maximum of U (the first barrier under forward bias).
       return_details: also return the :class:`DensityResult` (nm⁻³, current, error
