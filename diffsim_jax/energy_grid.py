@@ -645,7 +645,8 @@ def adaptive_energy_grid(
       resonances: precomputed :func:`find_resonances` output (else searched here).
       config: :class:`EnergyGridConfig` (default ``EnergyGridConfig()``).
     Returns:
-      nodes (n,) in eV and weights (n,) in eV with Σ w g(E) ≈ ∫ g dE; Σ w = e_hi − e_lo.
+      nodes (n,) in eV and weights (n,) in eV with Σ w g(E) ≈ ∫ g dE for integrands shaped like
+      𝒯(E)×occupation (Σ w ≈ e_hi − e_lo only approximately: 1/ρ dips at the clusters).
       Differentiable with respect to e_lo, e_hi (and, with ``differentiable_nodes``, μ and kT);
       the resonance positions are frozen (module docstring).
     """
