@@ -129,6 +129,11 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "on the paper's device (design --spec only); default %(default)s",
     )
     parser.add_argument(
+        "--self-consistent", action="store_true",
+        help="--model stack only: Schrödinger-Poisson self-consistent charge (physics.md §11); the emitter Fermi "
+        "level follows from its doping; simulate sweeps the bias up and down and reports bistability",
+    )
+    parser.add_argument(
         "--temperature", type=temperature, default=None, metavar="K",
         help="temperature in K for --model stack (0 = the exact 0 K limit); default: a design result's "
         "temperature, otherwise 300",
@@ -392,6 +397,8 @@ def cmd_design(args, argv: list[str]) -> int:
         return cmd_design_spec(args, argv)
     if args.model == "freeform":
         raise ValueError("--model freeform designs from a --spec only (docs/cli.md)")
+    if args.self_consistent and args.model != "stack":
+        raise ValueError("--self-consistent needs --model stack (a layer stack with doped contacts)")
     if args.model == "stack":
         from .cli_stack import cmd_design_stack
 
@@ -445,6 +452,8 @@ def cmd_simulate(args, argv: list[str]) -> int:
     if args.model == "freeform":
         raise ValueError("simulate supports --model box and stack; a free-form design is simulated in Python "
                          "(diffsim_jax.freeform.model_iv_curve)")
+    if args.self_consistent and args.model != "stack":
+        raise ValueError("--self-consistent needs --model stack (a layer stack with doped contacts)")
     if args.model == "stack":
         from .cli_stack import cmd_simulate_stack
 

@@ -35,6 +35,23 @@ def _curve(model, params, biases, temperature_K):
     return np.asarray(f(params, jnp.asarray(biases, jnp.float64)))
 
 
+def self_consistent_observable(model, temperature_K: float, fermi_level_eV=None, progress: bool = False):
+    """``observable(model, params, biases)``: the self-consistent J(V) in A/cm², swept up
+    from the lowest bias (physics.md §11). Differentiable (implicit function theorem), not
+    jit-able as a whole. The grid has the model's number of points."""
+    from .selfconsistent import SolverConfig, self_consistent_iv  # noqa: PLC0415
+
+    config = SolverConfig(n_points=model.n_points)
+
+    def observable(_model, params, biases):
+        sweep = self_consistent_iv(params.stack, np.asarray(biases), temperature_K, config=config,
+                                   fermi_level_eV=fermi_level_eV, direction="up", progress=progress,
+                                   materials=model.materials)
+        return sweep.current_up
+
+    return observable
+
+
 def _stage_plot(out, path, fmt, **kwargs) -> None:
     from .cli_plot import plot_stack_iv  # noqa: PLC0415
 
@@ -57,7 +74,23 @@ def cmd_simulate_stack(args, argv: list[str]) -> int:
         biases = f.biases
     else:
         biases = bias_list(DEFAULT_STACK_BIASES)
-    currents = _curve(f.model, params, biases, temperature)
+    bistable_note = ""
+    if args.self_consistent:
+        from .selfconsistent import SolverConfig, self_consistent_iv  # noqa: PLC0415
+
+        sweep = self_consistent_iv(f.stack, biases, temperature, config=SolverConfig(n_points=f.model.n_points),
+                                   fermi_level_eV=f.fermi_level_eV, direction="both", progress=not args.quiet,
+                                   materials=f.model.materials)
+        currents = np.asarray(sweep.current_up)
+        if np.any(sweep.bistable):
+            b = biases[sweep.bistable]
+            bistable_note = (f"; bistable from {b.min():g} to {b.max():g} V (the CSV holds the up sweep; "
+                             f"the down sweep differs there by up to "
+                             f"{np.max(np.abs(currents - np.asarray(sweep.current_down))):.3g} A/cm²)")
+        else:
+            bistable_note = "; the up and down sweeps agree (no bistability)"
+    else:
+        currents = _curve(f.model, params, biases, temperature)
     text = iv_csv_text(biases, currents, JV_COLUMNS)
     with StagedOutputs() as out:
         if args.csv:
@@ -74,7 +107,8 @@ def cmd_simulate_stack(args, argv: list[str]) -> int:
         print(
             f"{PROG} simulate: stack of {params.stack.n_layers} layers at {temperature:g} K, {biases.size} biases "
             f"from {biases[0]:g} to {biases[-1]:g} V; first peak {fom['peak']:.4g} A/cm² at {fom['peak_bias_V']:g} V, "
-            f"peak-to-valley ratio {fom['pvr']:.3g}",
+            f"peak-to-valley ratio {fom['pvr']:.3g}" + (" (self-consistent" + bistable_note + ")" if args.self_consistent
+                                                       else ""),
             f"  wrote {', '.join(written)}",
             sep="\n",
         )
@@ -101,11 +135,20 @@ def cmd_design_stack(args, argv: list[str]) -> int:
     temperature = args.temperature if args.temperature is not None else (f.temperature_K or 300.0)
     start = f.params(temperature)
     model = f.model
-    observable = stack_observable(temperature)
     biases = jnp.asarray(data.biases)
+    if args.self_consistent:  # E_F follows from the contact doping: not a design variable
+        import dataclasses  # noqa: PLC0415
+
+        model = dataclasses.replace(model, free_fermi_level=False)
+        observable = self_consistent_observable(model, temperature, f.fermi_level_eV)
+        evaluate = observable
+    else:
+        observable = stack_observable(temperature)
+        evaluate = jax.jit(observable, static_argnums=0)
     loss = iv_loss(model, observable, biases, jnp.asarray(data.currents))
-    res = design_model(model, loss, start, iterations=args.iterations, progress=not args.quiet)
-    fitted = np.asarray(jax.jit(lambda p: observable(model, p, biases))(res.params))
+    res = design_model(model, loss, start, iterations=args.iterations, progress=not args.quiet,
+                       jit=not args.self_consistent)
+    fitted = np.asarray(evaluate(model, res.params, biases))
     err = fitted - data.currents
     rms = float(100 * np.sqrt(np.mean(err**2)) / np.max(np.abs(data.currents)))
     doc = {
@@ -113,6 +156,7 @@ def cmd_design_stack(args, argv: list[str]) -> int:
         "model": model_to_dict(model),
         "materials": model.materials.to_dict() if model.materials is not ALGAAS else None,
         "temperature_K": temperature,
+        "self_consistent": bool(args.self_consistent),
         "fit": {
             "rms_percent_of_peak": rms,
             "max_abs_error_Acm2": float(np.max(np.abs(err))),

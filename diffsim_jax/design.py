@@ -192,8 +192,13 @@ def optimize(
     *,
     progress: bool | None = None,
     desc: str = "design",
+    jit: bool = True,
 ) -> OptimizeResult:
     """Minimise ``loss(params)`` over the normalised coordinates z of ``normalization``.
+
+    ``jit=False`` runs each step eagerly, for losses that cannot be traced as a whole
+    (the self-consistent model checks convergence in Python; its gradient still comes
+    from the implicit function theorem, physics.md §11).
 
     Starts at z = 0 (``normalization.to_physical(zeros)`` is the initial design). A step
     whose loss or gradient is not finite (the last update went where the model or the loss
@@ -209,7 +214,6 @@ def optimize(
     def loss_z(z):
         return loss(normalization.to_physical(z))
 
-    @jax.jit
     def step(z, state):
         value, grad = jax.value_and_grad(loss_z)(z)
         finite = jnp.isfinite(value)
@@ -217,6 +221,9 @@ def optimize(
             finite = finite & jnp.all(jnp.isfinite(g))
         updates, state = optimizer.update(grad, state, z)
         return optax.apply_updates(z, updates), state, value, finite
+
+    if jit:
+        step = jax.jit(step)
 
     def shorten(good, full, factor):  # good + factor·(full − good), the backtracked iterate
         return jax.tree_util.tree_map(lambda g, f: g + factor * (f - g), good, full)
@@ -261,6 +268,7 @@ def design_model(
     optimizer: optax.GradientTransformation | None = None,
     iterations: int = 1000,
     progress: bool | None = None,
+    jit: bool = True,
 ) -> OptimizeResult:
     """Design with any device model (:mod:`diffsim_jax.models`): minimise ``loss(params)``.
 
@@ -273,12 +281,14 @@ def design_model(
         of :class:`DesignConfig`). Non-finite steps are skipped either way.
       iterations: optimiser steps.
       progress: tqdm bar; ``None`` shows it when stderr is a terminal.
+      jit: compile the optimiser step (``False`` for losses that cannot be traced, e.g.
+        self-consistent ones).
     """
     if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
     if optimizer is None:
         optimizer = default_optimizer(DesignConfig(iterations=iterations))
-    return optimize(loss, model.normalization(init_params), optimizer, iterations, progress=progress)
+    return optimize(loss, model.normalization(init_params), optimizer, iterations, progress=progress, jit=jit)
 
 
 def _validate_design_inputs(biases, target_currents, init_params, cfg):

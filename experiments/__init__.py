@@ -9,6 +9,7 @@ and returns ``{results_key: metrics}`` for ``results.json`` (a metrics dict may 
     paper_design   fig4–fig5  I–V design with the differentiable simulator (paper §III-B)
     freeform       fig6–fig7  free-form potentials: PINN head-to-head, two-peak I–V, spec design (§12)
     heterostructure  fig8     AlGaAs/GaAs RTD at 0/77/300 K and a design in layer variables
+    selfconsistent fig9       the Fig. 8 RTD self-consistently: band, density, J(V) up/down, bistability, design
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ MODULES = {
     "paper_pinn": ("fig1", "fig2", "fig3"),
     "freeform": ("fig6", "fig7"),
     "heterostructure": ("fig8",),
+    "selfconsistent": ("fig9",),
 }
 FIGURES = tuple(sorted({f for figs in MODULES.values() for f in figs}, key=lambda f: int(f[3:])))
 

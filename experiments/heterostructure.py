@@ -38,11 +38,17 @@ PROFILE_SETTINGS = {"quick": (17, 30), "default": (33, 600), "paper": (33, 600)}
 #: 300 K): 0.05 → 4.4 % RMS after 300 steps, 0.1 → 2.9 % (300) and 0.71 % (600), 0.2 → 10 % (300).
 DESIGN_LEARNING_RATE = 0.1
 MAX_BIAS_V = 0.4
+#: Grid points over the 81 nm stack: spacing 0.30 nm (ten cells per 3 nm barrier).
+N_POINTS = 271
 
 
-def rtd_stack(barrier_nm=3.0, well_nm=5.0, al_fraction=0.3, spacer_nm=5.0, contact_nm=15.0, doping_cm3=2e18):
-    """The Fig. 8 RTD, emitter to collector: n⁺ GaAs contact | GaAs spacer | Al_xGa_{1−x}As
-    barrier | GaAs well | Al_xGa_{1−x}As barrier | GaAs spacer | n⁺ GaAs contact."""
+def rtd_stack(barrier_nm=3.0, well_nm=5.0, al_fraction=0.3, spacer_nm=5.0, contact_nm=30.0, doping_cm3=2e18):
+    """The Fig. 8 (and Fig. 9) RTD, emitter to collector: n⁺ GaAs contact | GaAs spacer |
+    Al_xGa_{1−x}As barrier | GaAs well | Al_xGa_{1−x}As barrier | GaAs spacer | n⁺ GaAs contact.
+
+    The 30 nm contacts do not matter without self-consistency (they are flat); with it
+    (Fig. 9) the collector must be longer than its depletion region up to the largest
+    bias (15 nm contacts leave 6.5 meV of band bending at 0.31 V)."""
     return Stack([
         Layer(contact_nm, 0.0, doping_cm3),
         Layer(spacer_nm, 0.0, 0.0),
@@ -63,7 +69,7 @@ def run(profile: str, out: Path, **_options) -> dict:
     """Simulate the RTD at three temperatures and design for the stronger-NDR target; returns {"fig8": ...}."""
     n_bias, iterations = PROFILE_SETTINGS[profile]
     biases = np.linspace(0.0, MAX_BIAS_V, n_bias)
-    model = StackModel()
+    model = StackModel(n_points=N_POINTS)
     stack = rtd_stack()
     curves, per_temperature = {}, {}
     for temp in TEMPERATURES_K:
@@ -124,8 +130,8 @@ def run(profile: str, out: Path, **_options) -> dict:
     write_json(out / "fig8_design.json", {**design, "loss_history": res.loss_history.tolist(),
                                          "biases_V": biases.tolist()})
     rows = [
-        ("(fig8 device)", "n⁺ GaAs 15 nm (2e18 cm⁻³) / GaAs 5 nm / Al0.3Ga0.7As 3 nm / GaAs 5 nm / "
-                          "Al0.3Ga0.7As 3 nm / GaAs 5 nm / n⁺ GaAs 15 nm"),
+        ("(fig8 device)", "n⁺ GaAs 30 nm (2e18 cm⁻³) / GaAs 5 nm / Al0.3Ga0.7As 3 nm / GaAs 5 nm / "
+                          "Al0.3Ga0.7As 3 nm / GaAs 5 nm / n⁺ GaAs 30 nm"),
         ("(fig8 grid, energy grid)", f"N = {model.n_points}, default EnergyGridConfig"),
         ("(fig8 design)", f"{iterations} AdaBelief iterations (step {DESIGN_LEARNING_RATE}, cosine decay) at "
                           f"{temp:g} K, {n_bias} biases 0–{MAX_BIAS_V} V"),

@@ -189,3 +189,34 @@ def test_cli_temperature_needs_stack_model_and_is_checked(tmp_path, capsys):
     assert "--model stack" in capsys.readouterr().err
     assert main(["simulate", "--model", "stack", "--params", str(params), "--temperature", "-3"]) == 2
     assert "temperature" in capsys.readouterr().err
+
+
+def test_cli_self_consistent_simulate_and_design(tmp_path, capsys):
+    """--self-consistent: the swept J(V) is the library's self-consistent one, the sweep
+    reports (no) bistability, and a design started at the target's own stack stays there."""
+    from diffsim_jax.selfconsistent import SolverConfig, self_consistent_iv
+
+    d = json.loads(json.dumps(STACK_JSON))
+    d["layers"][0]["thickness_nm"] = d["layers"][-1]["thickness_nm"] = 30.0  # long enough to stay neutral
+    d["model"] = {"n_points": 150}
+    path = tmp_path / "rtd.json"
+    path.write_text(json.dumps(d))
+    assert main(["simulate", "--model", "stack", "--self-consistent", "--params", str(path), "--biases", "0:0.3:4",
+                 "--csv", str(tmp_path / "j.csv")]) == 0
+    assert "no bistability" in capsys.readouterr().out
+    j = np.loadtxt(tmp_path / "j.csv", delimiter=",", skiprows=1)
+    ref = self_consistent_iv(Stack.from_dict({"layers": d["layers"]}), j[:, 0], 300.0,
+                             config=SolverConfig(n_points=150), direction="up", progress=False)
+    np.testing.assert_allclose(j[:, 1], np.asarray(ref.current_up), rtol=1e-9)
+    out = tmp_path / "fit.json"
+    assert main(["design", "--model", "stack", "--self-consistent", "--init", str(path), "--target",
+                 str(tmp_path / "j.csv"), "--iterations", "2", "--out", str(out), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["self_consistent"] is True and doc["fit"]["rms_percent_of_peak"] < 1e-6
+
+
+def test_cli_self_consistent_needs_the_stack_model(tmp_path, capsys):
+    params = tmp_path / "p.json"
+    params.write_text('{"heights_eV": [0.3, 0.3], "centers_nm": [7.4, 12.6], "widths_nm": [2, 2], "fermi_level_eV": 0.1}')
+    assert main(["simulate", "--params", str(params), "--self-consistent"]) == 2
+    assert "--model stack" in capsys.readouterr().err
