@@ -659,6 +659,7 @@ class SelfConsistentSolution(NamedTuple):
     quadrature_error: float
     grid: EnergyGrid
     residual_history: np.ndarray
+    attempts: int = 1
 
 
 def check_inputs(stack, bias, temperature_K, fermi_level_eV, materials=ALGAAS):
@@ -765,6 +766,7 @@ def solve_self_consistent(
     initial: SelfConsistentSolution | None = None,
     previous: SelfConsistentSolution | None = None,
     materials=ALGAAS,
+    fresh_restart: bool = True,
 ) -> SelfConsistentSolution:
     """Self-consistent Hartree potential, density and current of ``stack`` at ``bias`` (physics.md §11).
 
@@ -779,6 +781,15 @@ def solve_self_consistent(
       previous: the solution before ``initial`` in a bias sweep: the starting potential
         is then extrapolated linearly in the bias from the two (a secant predictor).
       materials: materials table.
+      fresh_restart: when every continuation start fails (below), try once more from the
+        default starting guess. Bias sweeps that must stay on one branch of a bistable
+        device pass False and shorten the bias step instead (:func:`self_consistent_iv`).
+
+    Starting points, tried in order until one converges (physics.md §11.1, "restarts"):
+    the secant-extrapolated potential with the previous energy grid; the shifted potential
+    of ``initial`` without extrapolation; the same potential on a freshly adapted energy
+    grid; and (``fresh_restart``) the default guess. ``attempts`` in the result says which.
+
     Returns:
       :class:`SelfConsistentSolution`. Differentiable (eagerly, e.g. under ``jax.grad``)
       with respect to the stack's arrays and ``fermi_level_eV`` by the implicit function
@@ -795,20 +806,13 @@ def solve_self_consistent(
     stack_c, bias_c, fermi_c = jax.tree_util.tree_map(lax.stop_gradient, (stack, bias, fermi_level_eV))
     _check_contact_lengths(stack_c, temperature_K, materials, fermi_level_eV)
     p_const = point_inputs(stack_c, bias_c, temperature_K, config, fermi_c, materials)
-    if initial is None:
-        u_init = initial_potential(p_const)
-        grid = initial_grid(config.density, u_init)
-    else:
-        x = jnp.linspace(0.0, 1.0, config.n_points)
-        u_prev = jnp.asarray(lax.stop_gradient(initial.potential_eV))
-        if previous is not None and previous.bias_V != initial.bias_V:
-            step = (float(bias_c) - initial.bias_V) / (initial.bias_V - previous.bias_V)
-            u_prev = u_prev + step * (u_prev - jnp.asarray(lax.stop_gradient(previous.potential_eV)))
-        shift = (p_const.u_left - u_prev[0]) * (1.0 - x) + (p_const.u_right - u_prev[-1]) * x
-        u_init = u_prev + shift
-        grid = jax.tree_util.tree_map(lax.stop_gradient, initial.grid)
-    out = solve_point(p_const, u_init, grid, config)
-    converged = bool(out.converged) and bool(np.all(np.isfinite(np.asarray(out.potential))))
+    attempts = 0
+    for u_init, grid in _starting_points(p_const, float(bias_c), config, initial, previous, fresh_restart):
+        attempts += 1
+        out = solve_point(p_const, u_init, grid, config)
+        converged = bool(out.converged) and bool(np.all(np.isfinite(np.asarray(out.potential))))
+        if converged:
+            break
     if not converged:
         msg = (
             f"self-consistent solution did not converge at bias {float(bias):.4g} V: residual "
@@ -817,6 +821,8 @@ def solve_self_consistent(
         )
         if not np.all(np.isfinite(np.asarray(out.potential))):
             msg += "; the iteration produced NaN/inf"
+        if attempts > 1:
+            msg += f" (from each of {attempts} starting points)"
         if config.on_failure == "raise":
             raise RuntimeError(msg)
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
@@ -836,7 +842,36 @@ def solve_self_consistent(
         quadrature_error=float(out.sheet_error),
         grid=out.grid,
         residual_history=hist[np.isfinite(hist)],
+        attempts=attempts,
     )
+
+
+def _starting_points(p: PointInputs, bias_V: float, config: SolverConfig, initial, previous, fresh_restart: bool):
+    """Starting (potential, energy grid) pairs for :func:`solve_self_consistent`, lazily, best first.
+
+    A fixed point near a sharp resonance can lock into a 2-cycle once the energy grid is
+    frozen (the well charge is then a nearly discontinuous function of U); a different
+    start or a re-adapted grid escapes it.
+    """
+    if initial is None:
+        u = initial_potential(p)
+        yield u, initial_grid(config.density, u)
+        return
+    x = jnp.linspace(0.0, 1.0, config.n_points)
+    u_prev = jnp.asarray(lax.stop_gradient(initial.potential_eV))
+    grid = jax.tree_util.tree_map(lax.stop_gradient, initial.grid)
+
+    def shifted(u):  # move the Dirichlet ends to this bias's values
+        return u + (p.u_left - u[0]) * (1.0 - x) + (p.u_right - u[-1]) * x
+
+    if previous is not None and previous.bias_V != initial.bias_V:
+        step = (bias_V - initial.bias_V) / (initial.bias_V - previous.bias_V)
+        yield shifted(u_prev + step * (u_prev - jnp.asarray(lax.stop_gradient(previous.potential_eV)))), grid
+    yield shifted(u_prev), grid
+    yield shifted(u_prev), initial_grid(config.density, shifted(u_prev))
+    if fresh_restart:
+        u = initial_potential(p)
+        yield u, initial_grid(config.density, u)
 
 
 class SweepResult(NamedTuple):
@@ -863,6 +898,10 @@ class SweepResult(NamedTuple):
     bistable: np.ndarray | None
 
 
+MAX_BIAS_BISECTIONS = 3
+"""Times a failed bias step of a sweep is halved before restarting from the default guess."""
+
+
 def _sweep_one(stack, biases, temperature_K, config, fermi_level_eV, materials, progress, label, start=None):
     sols = []
     prev, before = start, None
@@ -871,11 +910,37 @@ def _sweep_one(stack, biases, temperature_K, config, fermi_level_eV, materials, 
         from tqdm.auto import tqdm  # noqa: PLC0415
 
         iterator = tqdm(biases, desc=f"self-consistent J(V) {label}", leave=False)
-    for v in iterator:
-        sol = solve_self_consistent(
-            stack, v, temperature_K, config=config, fermi_level_eV=fermi_level_eV, initial=prev, previous=before,
-            materials=materials,
+    strict = dataclasses.replace(config, on_failure="raise")
+
+    def solve(v, initial, previous, fresh_restart, cfg=strict):
+        return solve_self_consistent(
+            stack, v, temperature_K, config=cfg, fermi_level_eV=fermi_level_eV, initial=initial,
+            previous=previous, materials=materials, fresh_restart=fresh_restart,
         )
+
+    def bisect(v, initial, previous, depth):
+        """Continue to bias v, halving the bias step on failure (stays on the branch)."""
+        try:
+            return solve(v, initial, previous, False)
+        except RuntimeError:
+            if initial is None or depth == 0:
+                raise
+        mid = bisect(0.5 * (initial.bias_V + float(v)), initial, None, depth - 1)
+        return bisect(v, mid, initial, depth - 1)
+
+    for v in iterator:
+        try:
+            sol = bisect(v, prev, before, MAX_BIAS_BISECTIONS)
+        except RuntimeError:
+            # last resort: the default starting guess (with the caller's on_failure)
+            sol = solve(v, prev, before, True, cfg=config)
+            if prev is not None and sol.converged:
+                warnings.warn(
+                    f"self-consistent sweep ({label}): continuation failed at {float(v):.4g} V even with "
+                    f"the bias step halved {MAX_BIAS_BISECTIONS} times; converged from the default "
+                    "starting guess, which may lie on the other branch of a bistable device",
+                    RuntimeWarning, stacklevel=3,
+                )
         sols.append(sol)
         prev, before = sol, prev
     return sols
@@ -895,7 +960,10 @@ def self_consistent_iv(
 ) -> SweepResult:
     """Self-consistent J(V) with bias continuation (physics.md §11).
 
-    Each bias starts from the converged potential and energy grid of the previous one.
+    Each bias starts from the converged potential and energy grid of the previous one
+    (see :func:`solve_self_consistent` for the restarts); a bias step that still fails is
+    halved up to ``MAX_BIAS_BISECTIONS`` times, which keeps the sweep on its branch, and
+    only then restarted from the default guess (with a warning).
     ``direction="both"`` sweeps up, then down from the top, and flags the biases where
     the branches differ (bistability). Differentiable in the stack (eagerly): each J is
     the implicit-function J(U*(θ), θ) of :func:`solve_self_consistent`.

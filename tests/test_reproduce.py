@@ -56,5 +56,5 @@ def test_only_keeps_other_results(tmp_path, reproduce):
 
 def test_bad_only_is_a_usage_error(reproduce):
     with pytest.raises(SystemExit) as exc:
-        reproduce["main"](["--only", "fig9"])
+        reproduce["main"](["--only", "fig99"])
     assert exc.value.code == 2

@@ -208,3 +208,30 @@ def test_bad_inputs_raise_clear_errors():
     assert not sol.converged and sol.residual_eV < 1e-12  # converged to round-off, not to 1e-30
     assert any(issubclass(w.category, RuntimeWarning) and "did not converge" in str(w.message) for w in caught)
     assert np.all(np.isfinite(np.asarray(sol.potential_eV)))
+
+
+def test_failed_continuation_restarts_and_never_passes_silently(sweep):
+    """A start the fixed point cannot converge from (NaN potential) falls through the
+    continuation starts to the default guess — or raises when restarts are off."""
+    good = sweep.solutions_up[2]
+    poisoned = good._replace(potential_eV=jnp.full_like(good.potential_eV, jnp.nan))
+    sol = sc.solve_self_consistent(rtd(), 0.1, config=CFG, initial=poisoned)
+    assert sol.converged and sol.attempts == 3  # shifted start, re-adapted grid, default guess
+    assert plain_residual(sol, rtd(), 0.1) < 1e-5
+    assert float(jnp.max(jnp.abs(sol.potential_eV - sweep.solutions_up[2].potential_eV))) < 1e-5
+    with pytest.raises(RuntimeError, match="from each of 2 starting points"):
+        sc.solve_self_consistent(rtd(), 0.1, config=CFG, initial=poisoned, fresh_restart=False)
+
+
+def test_sweep_recovers_where_the_secant_start_locks_into_a_two_cycle():
+    """Regression: on this asymmetric RTD the secant start at 0.0375 V locks the fixed point
+    into a period-2 cycle (residual 0.018 eV after 150 iterations); the sweep must still
+    converge (restart from the un-extrapolated start) and stay on the branch."""
+    stack = Stack([Layer(30.0, 0.0, 2e18), Layer(5.0), Layer(4.0, 0.35), Layer(5.0), Layer(6.0, 0.35),
+                   Layer(5.0), Layer(30.0, 0.0, 2e18)])
+    config = sc.SolverConfig(n_points=300)
+    biases = np.linspace(0.0, 0.6, 49)[:5]
+    res = sc.self_consistent_iv(stack, biases, config=config, direction="up", progress=False)
+    assert all(s.converged and s.residual_eV < config.tol_eV for s in res.solutions_up)
+    for s, v in zip(res.solutions_up, biases):
+        assert plain_residual(s, stack, v, config) < 1e-5
