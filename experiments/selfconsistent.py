@@ -203,8 +203,8 @@ def run(profile: str, out: Path, **_options) -> dict:
     bi_stack = bistable_rtd()
     bi = sc.self_consistent_iv(bi_stack, biases, TEMPERATURE_K, config=config, progress=True)
     bi_biases = biases[bi.bistable]
-    print(f"[fig9] asymmetric RTD: bistable from {bi_biases.min() if bi_biases.size else '-'} to "
-          f"{bi_biases.max() if bi_biases.size else '-'} V")
+    span = f"{bi_biases.min():.4g} to {bi_biases.max():.4g} V" if bi_biases.size else "nowhere"
+    print(f"[fig9] asymmetric RTD: bistable {span}")
 
     # --- quasi-bound emitter states: effect on density and J at the peak of the Fig. 8 RTD
     with warnings.catch_warnings():

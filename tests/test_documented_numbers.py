@@ -89,3 +89,75 @@ def test_cli_worked_example_numbers(tmp_path, capsys):
     assert quoted(CLI_DOC, fit["rms_percent_of_peak"], ".3g"), fit["rms_percent_of_peak"]
     assert quoted(CLI_DOC, fit["max_abs_error_uA"], ".2g"), fit["max_abs_error_uA"]
     capsys.readouterr()
+
+
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def dig(tree, path: str):
+    for key in path.split("/"):
+        tree = tree[int(key)] if isinstance(tree, list) else tree[key]
+    return tree
+
+
+def sci(value: float) -> str:
+    """6.16e-06 → '6.2·10⁻⁶', the README's notation for small numbers."""
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa}·10{str(int(exponent)).translate(SUPERSCRIPT)}"
+
+
+@pytest.mark.parametrize(
+    "path, fmt, scale",
+    [
+        ("fig2/rmse_fd_vs_target", ".2g", 1),
+        ("fig2/fd_over_ramp", ".2g", 1),
+        ("fig2/rmse_pinn_vs_fd", ".2g", 1),
+        ("fig2/train_seconds", ".0f", 1),
+        ("fig6/diffsim_rmse_fd_vs_target", "sci", 1),
+        ("fig6/diffsim_rmse_fine_grid", "sci", 1),
+        ("fig6/diffsim_seconds", ".1f", 1),
+        ("fig6/diffsim_seconds_to_pinn_error", ".1f", 1),
+        ("fig6/speedup_at_pinn_accuracy", ".0f", 1),
+        ("fig7/freeform_rms_percent_of_peak", ".2f", 1),
+        ("fig7/double_barrier_rms_percent_of_peak", ".2f", 1),
+        ("fig7/double_barrier_free_fermi_rms_percent_of_peak", ".2f", 1),
+        ("fig7/freeform_rms_percent_of_peak_fine_grid", ".2f", 1),
+        ("fig7/spec_achieved/box/peak_to_valley_ratio", ".2f", 1),
+        ("fig7/spec_achieved/freeform/peak_to_valley_ratio", ".2f", 1),
+        ("fig8/0K/pvr", ".2f", 1),
+        ("fig8/77K/pvr", ".2f", 1),
+        ("fig8/300K/pvr", ".2f", 1),
+        ("fig8/0K/peak_Acm2", ".0f", 1e-3),
+        ("fig8/77K/peak_Acm2", ".0f", 1e-3),
+        ("fig8/300K/peak_Acm2", ".0f", 1e-3),
+        ("fig8/300K/peak_bias_V", ".4f", 1),
+        ("fig8/design/rms_percent_of_peak", ".2f", 1),
+        ("fig8/design/seconds", ".0f", 1),
+        ("fig8/design/pvr_designed", ".2f", 1),
+        ("fig8/design/pvr_target", ".2f", 1),
+        ("fig9/peak_shift_V", ".4f", 1),
+        ("fig9/up/peak_bias_V", ".3f", 1),
+        ("fig9/non_selfconsistent/peak_Acm2", ".0f", 1e-3),
+        ("fig9/up/peak_Acm2", ".0f", 1e-3),
+        ("fig9/pvr_non_selfconsistent", ".2f", 1),
+        ("fig9/pvr_up", ".2f", 1),
+        ("fig9/pvr_down", ".2f", 1),
+        ("fig9/bistable_rtd/bistable_biases_V/0", ".3f", 1),
+        ("fig9/bistable_rtd/bistable_biases_V/-1", ".4f", 1),
+        ("fig9/quasi_bound/J_ratio_collector_over_emitter", ".2f", 1),
+        ("fig9/design_rms_percent_of_peak", ".2f", 1),
+    ],
+)
+def test_readme_quotes_the_extension_results(path, fmt, scale):
+    """Figs. 1–3 and 6–9: every number the README quotes is the one in figures/results.json."""
+    value = dig(RESULTS, path) * scale
+    text = sci(value) if fmt == "sci" else format(value, fmt)
+    assert re.search(rf"(?<![\d.]){re.escape(text)}(?![\d])", README), f"README does not quote {path} = {text}"
+
+
+def test_extension_results_met_their_acceptance():
+    """The committed Figs. 2 and 6–7 results satisfy the acceptance their experiments record."""
+    assert RESULTS["fig2"]["accepted"]
+    for fig in ("fig6", "fig7"):
+        assert all(RESULTS[fig]["acceptance"].values()), RESULTS[fig]["acceptance"]
+    assert RESULTS["fig9"]["max_residual_eV"] < 1e-6
