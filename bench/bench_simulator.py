@@ -26,22 +26,23 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import importlib  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
+from functools import partial  # noqa: E402
+from unittest import mock  # noqa: E402
 
-import jax
-import jax.numpy as jnp
-import numpy as np
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
-import diffsim_jax as ds
-from functools import partial
-from unittest import mock
+import diffsim_jax as ds  # noqa: E402
+from diffsim_jax.current import iv_curve_unchecked  # noqa: E402
+from diffsim_jax.paper_devices import modified_params, original_params  # noqa: E402
+from diffsim_jax.qtbm import _lead_phases, _solve_many, lattice, transmission_many, transmission_sweep  # noqa: E402
 
-from diffsim_jax import current as current_module
-from diffsim_jax.current import iv_curve_unchecked
-from diffsim_jax.paper_devices import modified_params, original_params
-from diffsim_jax.qtbm import _lead_phases, _solve_many, lattice, transmission_many, transmission_sweep
-
+# the module, not the function ``ds.current`` that the package exports under the same name
+current_module = importlib.import_module("diffsim_jax.current")
 
 
 def timeit(fn, *args, repeats=30):

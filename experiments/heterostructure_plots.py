@@ -17,7 +17,7 @@ TEMPERATURE_STYLES = {0.0: dict(color="tab:blue"), 77.0: dict(color="tab:green")
 
 def plot_fig8(path, model, params, biases, curves: dict, target, designed, designed_params, loss_history) -> Path:
     """Three panels: (a) conduction-band profile at 0 V and at the 300 K peak bias with the
-    emitter Fermi level; (b) J(V) at each temperature (A/cm², log scale); (c) the 300 K
+    emitter Fermi level; (b) J(V) at each temperature (kA/cm²); (c) the 300 K
     design: start, target and designed J(V) and the designed band profile (inset)."""
     fig = Figure(figsize=(13.5, 4.0), layout="constrained")
     ax_u, ax_j, ax_d = fig.subplots(1, 3)
@@ -54,11 +54,12 @@ def plot_fig8(path, model, params, biases, curves: dict, target, designed, desig
     ax_d.set_ylim(0, 1.25 * max(np.max(target), ndr_figures(biases, curves[300.0])["peak"]) / 1e3)
     ax_d.set_title("(c) design in layer variables at 300 K")
     ax_d.legend(fontsize=8, loc="upper right")
-    inset = ax_d.inset_axes([0.55, 0.3, 0.4, 0.3])
+    inset = ax_d.inset_axes([0.40, 0.45, 0.3, 0.28])
     for p, style in ((params, dict(color="tab:blue", lw=1)), (designed_params, dict(color="tab:green", lw=1, ls="--"))):
         inp = model.solver_input(p, 0.0)
         inset.plot(np.linspace(0, float(inp.length_nm), np.size(inp.potential_eV)), np.asarray(inp.potential_eV), **style)
-    inset.set_xlim(15, 36)
+    thickness = np.asarray(params.stack.thickness_nm, float)  # the active region, 2 nm margins
+    inset.set_xlim(thickness[0] - 2.0, float(np.sum(thickness[:-1])) + 2.0)
     inset.set_title("U(x) at 0 V: start, designed", fontsize=7)
     inset.tick_params(labelsize=6)
     path = Path(path)

@@ -113,6 +113,7 @@ def sci(value: float) -> str:
         ("fig2/fd_over_ramp", ".2g", 1),
         ("fig2/rmse_pinn_vs_fd", ".2g", 1),
         ("fig2/train_seconds", ".0f", 1),
+        ("fig5/design_seconds", ".1f", 1),
         ("fig6/diffsim_rmse_fd_vs_target", "sci", 1),
         ("fig6/diffsim_rmse_fine_grid", "sci", 1),
         ("fig6/diffsim_seconds", ".1f", 1),
