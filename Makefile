@@ -30,6 +30,9 @@ reproduce: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_simulator.py
+	$(PY) bench/bench_thermal.py
+	$(PY) bench/bench_selfconsistent.py
+	$(PY) bench/bench_freeform.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -101,6 +101,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--json", help="also write the numbers to this JSON file")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run (tests): dense baselines at N = 100 only, 50 design iterations")
     args = parser.parse_args(argv)
     r = args.repeats
     out = {"jax": jax.__version__, "devices": str(jax.devices())}
@@ -134,7 +136,7 @@ def main(argv=None):
     for n in (100, 1000, 10000):
         out[f"t_N{n}_ms"] = 1e3 * timeit(transmission_many, potential_on(n), energies, L, m, repeats=max(5, r // 3))
     out["t_N10000_over_N100"] = out["t_N10000_ms"] / out["t_N100_ms"]
-    for n in (100, 1000):
+    for n in (100,) if args.quick else (100, 1000):
         u = potential_on(n)
         out[f"dense_jax_N{n}_E100_ms"] = 1e3 * timeit(dense_transmission, u, energies, L, m, repeats=3)
         out[f"dense_numpy_lapack_N{n}_E100_ms"] = 1e3 * min(numpy_dense_seconds(u, energies, L, m) for _ in range(3))
@@ -142,8 +144,9 @@ def main(argv=None):
 
     # 1000 design iterations, including compilation
     t0 = time.perf_counter()
-    res = ds.design(np.asarray(biases), np.asarray(target), p0, cfg, iterations=1000, progress=False)
-    out["design_1000_iterations_s"] = time.perf_counter() - t0
+    iterations = 50 if args.quick else 1000
+    res = ds.design(np.asarray(biases), np.asarray(target), p0, cfg, iterations=iterations, progress=False)
+    out[f"design_{iterations}_iterations_s"] = time.perf_counter() - t0
     out["design_rms_percent_of_peak"] = res.rms_percent_of_peak
 
     width = max(len(k) for k in out)
