@@ -162,3 +162,11 @@ def test_extension_results_met_their_acceptance():
     for fig in ("fig6", "fig7"):
         assert all(RESULTS[fig]["acceptance"].values()), RESULTS[fig]["acceptance"]
     assert RESULTS["fig9"]["max_residual_eV"] < 1e-6
+
+
+@pytest.mark.parametrize("path", ["README.md", "docs/physics.md", "docs/cli.md"])
+def test_documents_have_no_control_characters(path):
+    """A LaTeX escape written through a non-raw string (\\frac → form feed) is caught here."""
+    text = (ROOT / path).read_text(encoding="utf-8")
+    bad = sorted({f"U+{ord(ch):04X}" for ch in text if ord(ch) < 0x20 and ch != "\n"})
+    assert not bad, f"{path} contains control characters {bad}"
