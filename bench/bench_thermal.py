@@ -35,20 +35,13 @@ import diffsim_jax  # noqa: E402,F401  (enables float64)
 from diffsim_jax import energy_grid as eg  # noqa: E402
 from diffsim_jax import thermal as th  # noqa: E402
 from diffsim_jax.qtbm import transmission_sweep  # noqa: E402
+from diffsim_jax.stack import abrupt_double_barrier  # noqa: E402
 
 EF = 0.05
 TEMPERATURE_K = 300.0
 
 
-def rtd(bias, barrier_nm=3.0, x_al=0.3, well_nm=5.0, lead_nm=10.0, spacing_nm=0.183):
-    """The AlGaAs/GaAs double barrier (physics.md §9): (U (N,), L, m (N,))."""
-    length = 2 * lead_nm + 2 * barrier_nm + well_nm
-    n = int(round(length / spacing_nm)) + 1
-    x = np.linspace(0.0, length, n)
-    b1 = (x >= lead_nm) & (x < lead_nm + barrier_nm)
-    b2 = (x >= lead_nm + barrier_nm + well_nm) & (x < lead_nm + 2 * barrier_nm + well_nm)
-    layer = (b1 | b2).astype(float)
-    return 0.8355 * x_al * layer - bias * x / length, length, 0.067 + 0.083 * x_al * layer
+rtd = abrupt_double_barrier  # 3/5/3 nm Al0.3 barriers/well between 10 nm GaAs leads, N = 170: (U, L, m)
 
 
 def uniform_grid_current(u, ef, v, length, m, kT, n=100):

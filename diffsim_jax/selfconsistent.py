@@ -749,11 +749,15 @@ def _traced_fields(stack, bias, temperature_K, fermi_level_eV, u_star, grid, con
     return _fields(p, stack.length_nm, u, density_nm3, current)
 
 
+def with_dirichlet_ends(p: PointInputs, u):
+    """``u`` plus the linear ramp that moves its end values to the Dirichlet values U(0), U(L)."""
+    x = jnp.linspace(0.0, 1.0, u.shape[0])
+    return u + (p.u_left - u[0]) * (1.0 - x) + (p.u_right - u[-1]) * x
+
+
 def initial_potential(p: PointInputs):
     """Starting guess: U_band plus the linear ramp between the Dirichlet values."""
-    x = jnp.linspace(0.0, 1.0, p.band_edge_eV.shape[0])
-    ramp = (p.u_left - p.band_edge_eV[0]) * (1.0 - x) + (p.u_right - p.band_edge_eV[-1]) * x
-    return p.band_edge_eV + ramp
+    return with_dirichlet_ends(p, p.band_edge_eV)
 
 
 def solve_self_consistent(
@@ -853,25 +857,20 @@ def _starting_points(p: PointInputs, bias_V: float, config: SolverConfig, initia
     frozen (the well charge is then a nearly discontinuous function of U); a different
     start or a re-adapted grid escapes it.
     """
-    if initial is None:
-        u = initial_potential(p)
-        yield u, initial_grid(config.density, u)
-        return
-    x = jnp.linspace(0.0, 1.0, config.n_points)
-    u_prev = jnp.asarray(lax.stop_gradient(initial.potential_eV))
-    grid = jax.tree_util.tree_map(lax.stop_gradient, initial.grid)
-
-    def shifted(u):  # move the Dirichlet ends to this bias's values
-        return u + (p.u_left - u[0]) * (1.0 - x) + (p.u_right - u[-1]) * x
-
-    if previous is not None and previous.bias_V != initial.bias_V:
-        step = (bias_V - initial.bias_V) / (initial.bias_V - previous.bias_V)
-        yield shifted(u_prev + step * (u_prev - jnp.asarray(lax.stop_gradient(previous.potential_eV)))), grid
-    yield shifted(u_prev), grid
-    yield shifted(u_prev), initial_grid(config.density, shifted(u_prev))
-    if fresh_restart:
-        u = initial_potential(p)
-        yield u, initial_grid(config.density, u)
+    if initial is not None:
+        u_prev = jnp.asarray(lax.stop_gradient(initial.potential_eV))
+        grid = jax.tree_util.tree_map(lax.stop_gradient, initial.grid)
+        if previous is not None and previous.bias_V != initial.bias_V:
+            step = (bias_V - initial.bias_V) / (initial.bias_V - previous.bias_V)
+            u_secant = u_prev + step * (u_prev - jnp.asarray(lax.stop_gradient(previous.potential_eV)))
+            yield with_dirichlet_ends(p, u_secant), grid
+        u_shifted = with_dirichlet_ends(p, u_prev)
+        yield u_shifted, grid
+        yield u_shifted, initial_grid(config.density, u_shifted)
+        if not fresh_restart:
+            return
+    u = initial_potential(p)  # the default guess: first without ``initial``, last with it
+    yield u, initial_grid(config.density, u)
 
 
 class SweepResult(NamedTuple):

@@ -351,3 +351,21 @@ def abrupt_profiles(stack: Stack, n_points: int, materials=ALGAAS) -> Profiles:
     x = grid_nm(stack, n_points)
     layer = jnp.sum(x[:, None] >= stack.interfaces_nm[None, :], axis=1)  # index k of the layer holding x_j
     return _from_composition(x, stack.al_fraction[layer], stack.doping_cm3[layer], materials)
+
+
+def abrupt_double_barrier(bias_V, barrier_nm=3.0, al_fraction=0.3, well_nm=5.0, lead_nm=10.0, spacing_nm=0.183,
+                          materials=ALGAAS):
+    """A validation device: GaAs lead / AlₓGa₁₋ₓAs barrier / GaAs well / barrier / GaAs lead
+    with abrupt interfaces (:func:`abrupt_profiles`) and the bias dropped linearly over the
+    whole length, U = U_band − V·x/L (physics.md §9, §10). N = round(L/spacing) + 1.
+
+    Returns:
+      (U (N,) in eV, L in nm, m (N,) in m0) as NumPy arrays — the arguments of
+      ``transmission`` and ``current_density``. The defaults give N = 170.
+    """
+    stack = Stack([Layer(lead_nm), Layer(barrier_nm, al_fraction), Layer(well_nm), Layer(barrier_nm, al_fraction),
+                   Layer(lead_nm)])
+    length = float(stack.length_nm)
+    prof = abrupt_profiles(stack, int(round(length / spacing_nm)) + 1, materials)
+    x = np.asarray(prof.x_nm)
+    return np.asarray(prof.band_edge_eV) - bias_V * x / length, length, np.asarray(prof.m_eff)

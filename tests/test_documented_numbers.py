@@ -22,9 +22,19 @@ BIASES = ds.default_biases()
 CFG = ds.DeviceConfig()
 
 
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def sci(value: float) -> str:
+    """6.16e-06 → '6.2·10⁻⁶', the README's notation for small numbers."""
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa}·10{str(int(exponent)).translate(SUPERSCRIPT)}"
+
+
 def quoted(text: str, value: float, fmt: str) -> bool:
-    """``value`` formatted with ``fmt`` appears in ``text`` as a number (not inside a longer one)."""
-    s = format(value, fmt)
+    """``value`` formatted with ``fmt`` (or "sci": :func:`sci`) appears in ``text`` as a
+    number (not inside a longer one)."""
+    s = sci(value) if fmt == "sci" else format(value, fmt)
     return re.search(rf"(?<![\d.]){re.escape(s)}(?![\d])", text) is not None
 
 
@@ -91,19 +101,10 @@ def test_cli_worked_example_numbers(tmp_path, capsys):
     capsys.readouterr()
 
 
-SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
 def dig(tree, path: str):
     for key in path.split("/"):
         tree = tree[int(key)] if isinstance(tree, list) else tree[key]
     return tree
-
-
-def sci(value: float) -> str:
-    """6.16e-06 → '6.2·10⁻⁶', the README's notation for small numbers."""
-    mantissa, exponent = f"{value:.1e}".split("e")
-    return f"{mantissa}·10{str(int(exponent)).translate(SUPERSCRIPT)}"
 
 
 @pytest.mark.parametrize(
@@ -152,8 +153,7 @@ def sci(value: float) -> str:
 def test_readme_quotes_the_extension_results(path, fmt, scale):
     """Figs. 1–3 and 6–9: every number the README quotes is the one in figures/results.json."""
     value = dig(RESULTS, path) * scale
-    text = sci(value) if fmt == "sci" else format(value, fmt)
-    assert re.search(rf"(?<![\d.]){re.escape(text)}(?![\d])", README), f"README does not quote {path} = {text}"
+    assert quoted(README, value, fmt), f"README does not quote {path} = {sci(value) if fmt == 'sci' else format(value, fmt)}"
 
 
 def test_extension_results_met_their_acceptance():

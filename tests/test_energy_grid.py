@@ -20,6 +20,7 @@ import diffsim_jax as ds
 from diffsim_jax import energy_grid as eg
 from diffsim_jax import thermal as th
 from diffsim_jax.qtbm import transmission_sweep
+from diffsim_jax.stack import abrupt_double_barrier
 
 TOL = 5e-3  # physics.md §10: the default grid converges J to 0.5 %
 
@@ -27,21 +28,12 @@ TOL = 5e-3  # physics.md §10: the default grid converges J to 0.5 %
 # --------------------------------------------------------------------------------------
 # Devices and the brute-force reference
 # --------------------------------------------------------------------------------------
-def rtd(bias, barrier_nm=3.0, x_al=0.3, well_nm=5.0, lead_nm=10.0, spacing_nm=0.183):
-    """GaAs / AlₓGa₁₋ₓAs / GaAs / AlₓGa₁₋ₓAs / GaAs on a grid (abrupt layers, physics.md §9):
-    ΔE_c = 0.8355x eV, m = 0.067 + 0.083x, linear bias drop −V·x/L. Returns (U, L, m)."""
-    length = 2 * lead_nm + 2 * barrier_nm + well_nm
-    n = int(round(length / spacing_nm)) + 1
-    x = np.linspace(0.0, length, n)
-    b1 = (x >= lead_nm) & (x < lead_nm + barrier_nm)
-    b2 = (x >= lead_nm + barrier_nm + well_nm) & (x < lead_nm + 2 * barrier_nm + well_nm)
-    layer = (b1 | b2).astype(float)
-    return 0.8355 * x_al * layer - bias * x / length, length, 0.067 + 0.083 * x_al * layer
+rtd = abrupt_double_barrier  # 3/5/3 nm Al0.3 barriers/well between 10 nm GaAs leads, N = 170: (U, L, m)
 
 
 def thick(bias):
     """5 nm Al₀.₄Ga₀.₆As barriers: a resonance Γ ≈ 0.055 meV wide (N = 192)."""
-    return rtd(bias, barrier_nm=5.0, x_al=0.4)
+    return rtd(bias, barrier_nm=5.0, al_fraction=0.4)
 
 
 def paper(bias):

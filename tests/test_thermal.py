@@ -18,18 +18,10 @@ from scipy.special import spence
 import diffsim_jax as ds
 from diffsim_jax import thermal as th
 from diffsim_jax.qtbm import transmission_sweep
+from diffsim_jax.stack import abrupt_double_barrier
 
 
-def rtd(bias, barrier_nm=3.0, x_al=0.3, well_nm=5.0, lead_nm=10.0, spacing_nm=0.183):
-    """10 nm GaAs / 3 nm Al₀.₃Ga₀.₇As / 5 nm GaAs / 3 nm Al₀.₃Ga₀.₇As / 10 nm GaAs (N = 170):
-    ΔE_c = 0.8355x eV, m = 0.067 + 0.083x (physics.md §9), linear bias drop −V·x/L."""
-    length = 2 * lead_nm + 2 * barrier_nm + well_nm
-    n = int(round(length / spacing_nm)) + 1
-    x = np.linspace(0.0, length, n)
-    b1 = (x >= lead_nm) & (x < lead_nm + barrier_nm)
-    b2 = (x >= lead_nm + barrier_nm + well_nm) & (x < lead_nm + 2 * barrier_nm + well_nm)
-    layer = (b1 | b2).astype(float)
-    return 0.8355 * x_al * layer - bias * x / length, length, 0.067 + 0.083 * x_al * layer
+rtd = abrupt_double_barrier  # 3/5/3 nm Al0.3 barriers/well between 10 nm GaAs leads, N = 170: (U, L, m)
 
 
 def paper(bias):
@@ -133,7 +125,7 @@ def test_flat_wire_against_fermi_dirac_integrals(temperature_K):
 
 def test_zero_bias_gives_zero_current():
     """μ_L = μ_R: the kernel vanishes identically, J = I = 0 exactly (asymmetric stack too)."""
-    u, length, m = rtd(0.0, x_al=0.3)
+    u, length, m = rtd(0.0, al_fraction=0.3)
     u = u + 0.05 * np.linspace(0.0, 1.0, u.size) ** 2 * (np.arange(u.size) < u.size - 1)  # break the symmetry
     assert float(th.current_density(u, 0.05, 0.0, length, m, 300.0)) == 0.0
     assert float(th.current_density(u, 0.05, 0.0, length, m, 0.0)) == 0.0
