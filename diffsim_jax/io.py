@@ -254,7 +254,8 @@ def config_from_mapping(path: str, block) -> DeviceConfig:
         raise InputError(f"{path}: field {str(err).replace('DeviceConfig.', 'config.')}") from None
 
 
-def _optional_array(path: str, block, key: str) -> np.ndarray | None:
+def optional_array(path: str, block, key: str) -> np.ndarray | None:
+    """``block[key]`` as a finite 1-D float array, None when absent; InputError naming the field otherwise."""
     if not isinstance(block, dict) or not isinstance(block.get(key), list):
         return None
     values = block[key]
@@ -286,7 +287,7 @@ def read_params_json(path: str) -> ParamsFile:
     if "params" in data:
         params = params_from_mapping(path, data["params"], cfg, prefix="params.")
         currents = data.get("currents")
-        biases, target = _optional_array(path, currents, "bias_V"), _optional_array(path, currents, "target_uA")
+        biases, target = optional_array(path, currents, "bias_V"), optional_array(path, currents, "target_uA")
     else:
         block = {k: v for k, v in data.items() if k != "config"}
         params = params_from_mapping(path, block, cfg)

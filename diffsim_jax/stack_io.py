@@ -20,7 +20,7 @@ import json
 import numpy as np
 
 from .heterostructure import StackModel, StackParams, check_params, contact_fermi_level
-from .io import InputError, read_text
+from .io import InputError, optional_array, read_text
 from .materials import ALGAAS, LinearAlloy
 from .stack import Stack
 
@@ -71,18 +71,6 @@ def _model(path: str, block, materials) -> StackModel:
         raise InputError(f"{path}: field model: {err}") from None
 
 
-def _array(path: str, block, key: str):
-    if not isinstance(block, dict) or not isinstance(block.get(key), list):
-        return None
-    try:
-        arr = np.asarray(block[key], dtype=float)
-    except (TypeError, ValueError):
-        raise InputError(f"{path}: field currents.{key} must be a list of numbers") from None
-    if arr.ndim != 1 or not np.all(np.isfinite(arr)):
-        raise InputError(f"{path}: field currents.{key} must be a list of finite numbers")
-    return arr
-
-
 def read_stack_json(path: str) -> StackFile:
     """Read and validate a stack file or a ``qtbm design --model stack`` result (module docstring)."""
     try:
@@ -119,7 +107,7 @@ def read_stack_json(path: str) -> StackFile:
         raise InputError(f"{path}: field model: {err}") from None
     temperature = data.get("temperature_K") if prefix else None
     currents = data.get("currents") if prefix else None
-    biases, target = _array(path, currents, "bias_V"), _array(path, currents, "target_Acm2")
+    biases, target = optional_array(path, currents, "bias_V"), optional_array(path, currents, "target_Acm2")
     if target is not None and (biases is None or target.shape != biases.shape):
         target = None
     return StackFile(stack, None if ef is None else float(ef), model,
