@@ -1,38 +1,71 @@
-"""Differentiable QTBM simulator in JAX (paper section II-B; docs/physics.md §3–6, §8–12).
+"""Differentiable QTBM simulator in JAX (paper section II-B; docs/physics.md §3–14).
 
-Layers (see :mod:`.models`): the solver (:mod:`.qtbm`: transmission with scalar or
-per-site masses); device models that map (parameters, bias) to the solver's input — the
-paper's boxes (:mod:`.device`), layer stacks (:mod:`.stack`, :mod:`.heterostructure`),
-the self-consistent Schrödinger–Poisson RTD (:mod:`.selfconsistent`) and free-form network
-potentials (:mod:`.freeform`); observables — the paper's 0 K current (:mod:`.current`),
-finite-temperature currents (:mod:`.thermal`) on a resonance-adapted energy grid
-(:mod:`.energy_grid`), electron densities (:mod:`.density`); and design with any model,
-loss and Optax optimiser (:mod:`.design`, :mod:`.spec_design`). Plots in :mod:`.plotting`,
-the command-line tool in :mod:`.cli`. Float64 is enabled on import (the only place).
+The public face of the package: every name below is imported from its layer
+(docs/architecture.md), lowest first —
+
+* :mod:`.numerics` — quadrature nodes, GMRES, Anderson mixing (no physics);
+* :mod:`.physics` — arrays in, arrays out: constants, materials, the QTBM solver,
+  statistics, energy grids, currents, density, Poisson;
+* :mod:`.models` — device models mapping (parameters, bias) to the solver's input: the
+  paper's boxes, layer stacks, the self-consistent RTD, free-form networks;
+* :mod:`.observables` — currents and I–V curves of any model;
+* :mod:`.design` — the one optimisation loop, losses, the paper's and spec designs;
+* :mod:`.cli` — the ``qtbm`` command.
+
+Float64 is enabled on import (the only place). The 0.2 module paths
+(``diffsim_jax.qtbm``, ``diffsim_jax.device``, …) still import, with a deprecation
+warning naming the new place (:mod:`._compat`).
 """
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from .constants import CURRENT_UA_PER_EV, DEFAULT_M_EFF, HBAR2_OVER_2M0_EV_NM2, kinetic_prefactor  # noqa: E402
-from .current import current, default_biases, iv_curve  # noqa: E402
-from .density import electron_density, fermi_dirac_half, fermi_level_from_doping  # noqa: E402
-from .design import DesignConfig, DesignResult, OptimizeResult, design, design_model, iv_loss, optimize  # noqa: E402
-from .device import BarrierParams, BoxModel, DeviceConfig, as_params, default_params, potential  # noqa: E402
-from .energy_grid import EnergyGridConfig  # noqa: E402
-from .freeform import FitConfig, FitResult, FreeformModel, FreeformParams, fit, model_iv_curve  # noqa: E402
-from .heterostructure import StackModel, StackParams, contact_fermi_level, current_density_curve  # noqa: E402
-from .materials import ALGAAS, LinearAlloy  # noqa: E402
-from .models import SolverInput  # noqa: E402
-from .poisson import solve_poisson  # noqa: E402
-from .qtbm import QTBMSolution, lead_phase, solve_qtbm, transmission  # noqa: E402
-from .selfconsistent import SelfConsistentSolution, self_consistent_iv, solve_self_consistent  # noqa: E402
-from .spec_design import DesignSpec, load_spec, spec_loss  # noqa: E402
-from .stack import Layer, Stack, profiles  # noqa: E402
-from .thermal import current_density, landauer_current  # noqa: E402
+from . import _compat  # noqa: E402
+from .design import (  # noqa: E402
+    DesignConfig,
+    DesignResult,
+    DesignSpec,
+    FitConfig,
+    FitResult,
+    OptimizeResult,
+    design,
+    design_model,
+    fit,
+    iv_loss,
+    load_spec,
+    optimize,
+    spec_loss,
+)
+from .models import (  # noqa: E402
+    BarrierParams,
+    BoxModel,
+    DeviceConfig,
+    FreeformModel,
+    FreeformParams,
+    SolverInput,
+    StackModel,
+    StackParams,
+    as_params,
+    contact_fermi_level,
+    default_params,
+    potential,
+)
+from .models.selfconsistent import SelfConsistentSolution, self_consistent_iv, solve_self_consistent  # noqa: E402
+from .observables import current, current_density_curve, default_biases, iv_curve, model_iv_curve  # noqa: E402
+from .physics.constants import CURRENT_UA_PER_EV, DEFAULT_M_EFF, HBAR2_OVER_2M0_EV_NM2, kinetic_prefactor  # noqa: E402
+from .physics.density import electron_density  # noqa: E402
+from .physics.energy_grid import EnergyGridConfig  # noqa: E402
+from .physics.layers import Layer, Stack, profiles  # noqa: E402
+from .physics.materials import ALGAAS, LinearAlloy  # noqa: E402
+from .physics.poisson import solve_poisson  # noqa: E402
+from .physics.qtbm import QTBMSolution, lead_phase, solve_qtbm, transmission  # noqa: E402
+from .physics.statistics import fermi_dirac_half, fermi_level_from_doping  # noqa: E402
+from .physics.thermal import current_density, landauer_current  # noqa: E402
 
-__version__ = "0.2.0"
+_compat.install()
+
+__version__ = "0.3.0"
 
 __all__ = [
     "ALGAAS",

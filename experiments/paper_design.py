@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import diffsim_jax as ds
-from diffsim_jax import plotting
+from experiments import paper_plots as plotting
 from diffsim_jax.metrics import mean_power_uW, peak_to_valley_ratio
 from diffsim_jax.paper_devices import modified_params, original_params
 

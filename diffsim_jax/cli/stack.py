@@ -29,7 +29,7 @@ def _curve(model, params, biases, temperature_K):
     import jax  # noqa: PLC0415
     import jax.numpy as jnp  # noqa: PLC0415
 
-    from .heterostructure import current_density_curve  # noqa: PLC0415
+    from ..observables import current_density_curve  # noqa: PLC0415
 
     f = jax.jit(lambda p, b: current_density_curve(model, p, b, temperature_K))
     return np.asarray(f(params, jnp.asarray(biases, jnp.float64)))
@@ -39,7 +39,7 @@ def self_consistent_observable(model, temperature_K: float, fermi_level_eV=None,
     """``observable(model, params, biases)``: the self-consistent J(V) in A/cm², swept up
     from the lowest bias (physics.md §11). Differentiable (implicit function theorem), not
     jit-able as a whole. The grid has the model's number of points."""
-    from .selfconsistent import SolverConfig, self_consistent_iv  # noqa: PLC0415
+    from ..models.selfconsistent import SolverConfig, self_consistent_iv  # noqa: PLC0415
 
     config = SolverConfig(n_points=model.n_points)
 
@@ -52,15 +52,15 @@ def self_consistent_observable(model, temperature_K: float, fermi_level_eV=None,
     return observable
 
 
-def _stage_plot(out, path, fmt, **kwargs) -> None:
-    from .cli_plot import plot_stack_iv  # noqa: PLC0415
+def stage_plot(out, path, fmt, **kwargs) -> None:
+    from .plot import plot_stack_iv  # noqa: PLC0415
 
     out.stage(path, lambda f: plot_stack_iv(f, fmt, **kwargs))
 
 
 def cmd_simulate_stack(args, argv: list[str]) -> int:
-    from .cli import PROG, bias_list, check_outputs  # noqa: PLC0415
-    from .metrics import ndr_figures  # noqa: PLC0415
+    from .common import PROG, bias_list, check_outputs  # noqa: PLC0415
+    from ..design.metrics import ndr_figures  # noqa: PLC0415
     from .io import JV_COLUMNS, StagedOutputs, iv_csv_text  # noqa: PLC0415
     from .stack_io import read_stack_json  # noqa: PLC0415
 
@@ -76,7 +76,7 @@ def cmd_simulate_stack(args, argv: list[str]) -> int:
         biases = bias_list(DEFAULT_STACK_BIASES)
     bistable_note = ""
     if args.self_consistent:
-        from .selfconsistent import SolverConfig, self_consistent_iv  # noqa: PLC0415
+        from ..models.selfconsistent import SolverConfig, self_consistent_iv  # noqa: PLC0415
 
         sweep = self_consistent_iv(f.stack, biases, temperature, config=SolverConfig(n_points=f.model.n_points),
                                    fermi_level_eV=f.fermi_level_eV, direction="both", progress=not args.quiet,
@@ -96,7 +96,7 @@ def cmd_simulate_stack(args, argv: list[str]) -> int:
         if args.csv:
             out.stage_text(args.csv, text)
         if args.plot:
-            _stage_plot(out, args.plot, formats["--plot"], biases=biases, currents=currents, model=f.model,
+            stage_plot(out, args.plot, formats["--plot"], biases=biases, currents=currents, model=f.model,
                         params=params, currents_label=f"simulated, {temperature:g} K", target=f.target,
                         target_biases=f.biases, title=os.path.basename(args.params))
         written = out.commit()
@@ -119,12 +119,12 @@ def cmd_design_stack(args, argv: list[str]) -> int:
     import jax  # noqa: PLC0415
     import jax.numpy as jnp  # noqa: PLC0415
 
-    from . import __version__  # noqa: PLC0415
-    from .cli import PROG, _sha256, check_outputs, loss_summary  # noqa: PLC0415
-    from .design import design_model, iv_loss  # noqa: PLC0415
-    from .heterostructure import stack_observable  # noqa: PLC0415
+    from .. import __version__  # noqa: PLC0415
+    from .common import PROG, sha256, check_outputs, loss_summary  # noqa: PLC0415
+    from ..design import design_model, iv_loss  # noqa: PLC0415
+    from ..observables import stack_observable  # noqa: PLC0415
     from .io import JV_COLUMNS, InputError, StagedOutputs, json_text, read_iv_csv  # noqa: PLC0415
-    from .materials import ALGAAS  # noqa: PLC0415
+    from ..physics.materials import ALGAAS  # noqa: PLC0415
     from .stack_io import model_to_dict, read_stack_json  # noqa: PLC0415
 
     if not args.init:
@@ -169,7 +169,7 @@ def cmd_design_stack(args, argv: list[str]) -> int:
             "seconds": round(res.seconds, 3),
         },
         "initial_params": start.to_dict(),
-        "target": {"file": args.target, "sha256": _sha256(args.target), "n_points": data.n_points},
+        "target": {"file": args.target, "sha256": sha256(args.target), "n_points": data.n_points},
         "currents": {
             "bias_V": [float(v) for v in data.biases],
             "target_Acm2": [float(v) for v in data.currents],
@@ -181,7 +181,7 @@ def cmd_design_stack(args, argv: list[str]) -> int:
     with StagedOutputs() as out:
         out.stage_text(args.out, json_text(doc))
         if args.plot:
-            _stage_plot(out, args.plot, formats["--plot"], biases=data.biases, currents=fitted, model=model,
+            stage_plot(out, args.plot, formats["--plot"], biases=data.biases, currents=fitted, model=model,
                         params=res.params, currents_label=f"fitted, {temperature:g} K", target=data.currents,
                         initial_params=start, title=f"{os.path.basename(args.target)}: RMS error {rms:.2f} % of peak")
         written = out.commit()

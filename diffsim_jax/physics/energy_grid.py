@@ -7,7 +7,7 @@ uniform grid affordable per bias. This module builds, with a *static* number of
 energies (so that everything jits and vmaps), a quadrature adapted to them.
 
 **1. Resonances** (:func:`find_resonances`). G_{N−1,0}(E) = 1/s(E), where
-s(E) = (d₀ − E + Σ_L)φ₀ − t_½φ₁ from the transfer recurrence (``qtbm._phi_pass``) is an
+s(E) = (d₀ − E + Σ_L)φ₀ − t_½φ₁ from the transfer recurrence (``qtbm.phi_pass``) is an
 analytic function of E between the band edges — smooth even where 𝒯 has a sharp peak.
 Its complex zeros E_r − iΓ_r/2 are the resonances (poles of the retarded Green's
 function continued below the axis). A *real-axis Newton step*
@@ -85,7 +85,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .qtbm import _lead_phases, _phi_pass, lattice
+from .qtbm import lattice, lead_phases, phi_pass
 
 #: Default number of quadrature energies, from the convergence study (worst relative error of
 #: J against brute force over 0–0.5 V at 300/77/4/0 K on the three test devices: 64 nodes
@@ -207,11 +207,11 @@ def _transmission_from_s(lat, lam_l, lam_r, s):
 
 
 def s_values(potential, length, m_eff, energies):
-    """(s(E), 𝒯(E)) at real ``energies`` (M,), s = 1/G_{N−1,0} from ``qtbm._phi_pass``; no gradient."""
+    """(s(E), 𝒯(E)) at real ``energies`` (M,), s = 1/G_{N−1,0} from ``qtbm.phi_pass``; no gradient."""
     lat = _lattice_sg(potential, length, m_eff)
     energies = lax.stop_gradient(energies)
-    lam_l, lam_r = _lead_phases(lat, energies)
-    s, _, _ = _phi_pass(lat.onsite, lat.hop, energies, -lat.t_left * lam_l, -lat.t_right * lam_r)
+    lam_l, lam_r = lead_phases(lat, energies)
+    s, _, _ = phi_pass(lat.onsite, lat.hop, energies, -lat.t_left * lam_l, -lat.t_right * lam_r)
     return s, _transmission_from_s(lat, lam_l, lam_r, s)
 
 
@@ -220,14 +220,14 @@ def pole_step(potential, length, m_eff, energies):
 
     Returns (z, 𝒯) with z = E − s(E)/s′(E) (complex, (M,)) and 𝒯(E), for real ``energies``
     at which both leads propagate. s′ comes from a forward-mode JVP through the transfer
-    recurrence ``qtbm._phi_pass``, including dΣ_s/dE. No gradient flows.
+    recurrence ``qtbm.phi_pass``, including dΣ_s/dE. No gradient flows.
     """
     lat = _lattice_sg(potential, length, m_eff)
     energies = lax.stop_gradient(energies)
 
     def s_of(e):
-        lam_l, lam_r = _lead_phases(lat, e)
-        s, _, _ = _phi_pass(lat.onsite, lat.hop, e, -lat.t_left * lam_l, -lat.t_right * lam_r)
+        lam_l, lam_r = lead_phases(lat, e)
+        s, _, _ = phi_pass(lat.onsite, lat.hop, e, -lat.t_left * lam_l, -lat.t_right * lam_r)
         return s, (lam_l, lam_r)
 
     (s, (lam_l, lam_r)), (ds, _) = jax.jvp(s_of, (energies,), (jnp.ones_like(energies),))

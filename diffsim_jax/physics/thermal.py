@@ -42,7 +42,6 @@ peak. The quadrature is the resonance-adapted grid of :mod:`.energy_grid`
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import jax
@@ -50,57 +49,16 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import validation as val
-from .constants import CURRENT_UA_PER_EV, DEFAULT_M_EFF
+from .. import validation as val
+from .constants import CURRENT_UA_PER_EV, DEFAULT_M_EFF, K_B_EV_PER_K, TSU_ESAKI_A_PER_CM2_EV2
 from .energy_grid import EnergyGridConfig, _mapped_grid, locate_resonances
 from .qtbm import band_top_eV, check_mass, transmission_sweep
-
-#: Boltzmann constant in eV/K (CODATA 2018, exact).
-KB_EV_PER_K = 8.617333262e-5
-
-# CODATA 2018 (q, k_B, h exact; m₀ from CODATA 2018).
-_Q_C = 1.602176634e-19
-_M0_KG = 9.1093837015e-31
-_KB_J_PER_K = 1.380649e-23
-_HBAR_J_S = 1.054571817e-34
-
-#: Richardson constant A* = q m₀ k_B²/(2π²ħ³) for the free-electron mass, in A cm⁻² K⁻²
-#: (120.173; physics.md eq. 10.3). Multiply by m_t/m₀.
-RICHARDSON_A_PER_CM2_K2 = _Q_C * _M0_KG * _KB_J_PER_K**2 / (2.0 * math.pi**2 * _HBAR_J_S**3) * 1e-4
-
-#: A*/k_B² in A cm⁻² eV⁻² (1.61831e10): J = this·m_t·∫𝒯(E)·supply(E) dE with the supply
-#: function in eV (physics.md eq. 10.4).
-TSU_ESAKI_A_PER_CM2_EV2 = RICHARDSON_A_PER_CM2_K2 / KB_EV_PER_K**2
+from .statistics import landauer_window, supply_function
 
 #: Upper limit of the energy integral above the highest chemical potential, in k_BT.
 TAIL_KT = 40.0
 
 DEFAULT_GRID = EnergyGridConfig()
-
-
-# --------------------------------------------------------------------------------------
-# Occupation kernels (physics.md eqs. 10.1–10.4)
-# --------------------------------------------------------------------------------------
-def fermi(energy, mu, kT):
-    """f(E; μ) = 1/(1 + e^{(E−μ)/kT}) (physics.md eq. 10.1), overflow-free."""
-    return jax.nn.sigmoid((mu - energy) / kT)
-
-
-def landauer_window(energy, mu_left, mu_right, kT):
-    """f(E; μ_L) − f(E; μ_R); at kT = 0 (a Python 0) the step-function limit."""
-    if isinstance(kT, (int, float)) and kT == 0:
-        return (energy < mu_left).astype(jnp.float64) - (energy < mu_right).astype(jnp.float64)
-    return fermi(energy, mu_left, kT) - fermi(energy, mu_right, kT)
-
-
-def supply_function(energy, mu_left, mu_right, kT):
-    """Tsu–Esaki supply kT·ln[(1 + e^{(μ_L−E)/kT})/(1 + e^{(μ_R−E)/kT})] in eV (softplus form).
-
-    At kT = 0 (a Python 0) the limit (μ_L − E)₊ − (μ_R − E)₊ (physics.md eq. 10.4).
-    """
-    if isinstance(kT, (int, float)) and kT == 0:
-        return jnp.maximum(mu_left - energy, 0.0) - jnp.maximum(mu_right - energy, 0.0)
-    return kT * (jax.nn.softplus((mu_left - energy) / kT) - jax.nn.softplus((mu_right - energy) / kT))
 
 
 # --------------------------------------------------------------------------------------
@@ -198,7 +156,7 @@ def _validate(potential, fermi_level, bias, length, m_eff, temperature_K, grid):
         raise ValueError(f"grid must be an EnergyGridConfig or None, got {type(grid).__name__}")
     zero_t = val.is_concrete(temperature_K) and float(temperature_K) == 0.0
     if val.is_concrete((potential, fermi_level, bias, length, m_eff, temperature_K)):
-        kT = KB_EV_PER_K * float(temperature_K)
+        kT = K_B_EV_PER_K * float(temperature_K)
         e_top = max(float(fermi_level), float(fermi_level) - float(bias)) + TAIL_KT * kT
         top = float(band_top_eV(np.asarray(potential), float(length), np.asarray(m_eff, float)))
         if e_top > top:
@@ -208,7 +166,7 @@ def _validate(potential, fermi_level, bias, length, m_eff, temperature_K, grid):
                 "fermi_level or |bias|, or refine the grid"
             )
     as64 = lambda x: jnp.asarray(x, jnp.float64)  # noqa: E731
-    kT = KB_EV_PER_K * as64(temperature_K)
+    kT = K_B_EV_PER_K * as64(temperature_K)
     return (as64(potential), as64(fermi_level), as64(bias), as64(length), as64(m_eff), kT, zero_t, grid)
 
 

@@ -19,10 +19,10 @@ import json
 
 import numpy as np
 
-from .heterostructure import StackModel, StackParams, check_params, contact_fermi_level
+from ..models.stack import StackModel, StackParams, check_params, contact_fermi_level
 from .io import InputError, optional_array, read_text
-from .materials import ALGAAS, LinearAlloy
-from .stack import Stack
+from ..physics.materials import ALGAAS, LinearAlloy
+from ..physics.layers import Stack
 
 STACK_KEYS = ("layers", "fermi_level_eV", "model", "materials")
 MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(StackModel) if f.name != "materials")

@@ -65,26 +65,30 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import validation as val
-from .density import (
-    CM3_PER_NM3,
+from .. import validation as val
+from ..physics.constants import CM3_PER_NM3
+from ..physics.density import (
     DensityConfig,
     EnergyGrid,
     adapt_grid,
     density_linearization,
     density_on_grid,
+    initial_grid,
+    update_resonances,
+)
+from ..numerics.anderson import AndersonState, anderson_init, anderson_step
+from ..numerics.gmres import gmres
+from ..physics.materials import ALGAAS
+from ..physics.poisson import NM3_PER_CM3, Q2_OVER_EPS0_EV_NM, apply_stiffness, solve_poisson, stiffness, tridiagonal_solve
+from ..physics.statistics import (
     effective_density_of_states_cm3,
     fermi_dirac_half,
     fermi_dirac_half_fast,
     inverse_fermi_dirac_half,
     inverse_fermi_dirac_half_fast,
-    initial_grid,
     thermal_energy_eV,
-    update_resonances,
 )
-from .materials import ALGAAS
-from .poisson import NM3_PER_CM3, Q2_OVER_EPS0_EV_NM, apply_stiffness, solve_poisson, stiffness, tridiagonal_solve
-from .stack import Stack, check_stack, profiles_unchecked
+from ..physics.layers import Stack, check_stack, profiles_unchecked
 
 
 # --------------------------------------------------------------------------------------
@@ -321,42 +325,12 @@ def preconditioner(u, n_nm3, p: PointInputs):
 # --------------------------------------------------------------------------------------
 # The fixed-point loop (jitted)
 # --------------------------------------------------------------------------------------
-class _Anderson(NamedTuple):
-    dx: jax.Array  # (m, n) differences of iterates
-    dg: jax.Array  # (m, n) differences of predictor steps
-    x_prev: jax.Array
-    g_prev: jax.Array
-    count: jax.Array  # number of stored pairs (≤ m) … and validity of x_prev
-
-
-def _anderson_init(m, n):
-    z = jnp.zeros((max(m, 1), n))
-    return _Anderson(z, z, jnp.zeros(n), jnp.zeros(n), jnp.asarray(-1))
-
-
-def _anderson_step(state: _Anderson, x, g, m: int, beta=1.0):
-    """Type-II Anderson update x⁺ = x + βg − (ΔX + βΔG)γ, γ = argmin‖g − ΔG γ‖ (least squares)."""
-    if m == 0:
-        return state, x + beta * g
-    has_prev = state.count >= 0
-    slot = jnp.maximum(state.count, 0) % m
-    dx = jnp.where(has_prev, state.dx.at[slot].set(x - state.x_prev), state.dx)
-    dg = jnp.where(has_prev, state.dg.at[slot].set(g - state.g_prev), state.dg)
-    stored = jnp.where(has_prev, jnp.minimum(state.count + 1, m), 0)
-    valid = (jnp.arange(m) < stored)[:, None]
-    mat = jnp.where(valid, dg, 0.0).T  # (n, m)
-    gamma, _, _, _ = jnp.linalg.lstsq(mat, g, rcond=1e-10)
-    gamma = jnp.where(valid[:, 0], gamma, 0.0)
-    x_new = x + beta * g - (jnp.where(valid, dx + beta * dg, 0.0).T @ gamma)
-    return _Anderson(dx, dg, x, g, stored), x_new
-
-
 class _LoopState(NamedTuple):
     u: jax.Array
     beta: jax.Array
     grid: EnergyGrid
     eval_grid: EnergyGrid
-    anderson: _Anderson
+    anderson: AndersonState
     adapting: jax.Array
     iteration: jax.Array
     residual: jax.Array
@@ -421,14 +395,14 @@ def _solve_point(p: PointInputs, u_init, grid: EnergyGrid, tol, config: SolverCo
         # Safeguarded Anderson: history is kept only in the asymptotic regime (res below
         # anderson_below_eV) and is cleared whenever the residual grows, the grid changes
         # or the accelerated step is not finite; otherwise the plain predictor step is taken.
-        fresh = _anderson_init(m, n - 2)
+        fresh = anderson_init(m, n - 2)
         worse = res > s.residual
         restart = (res > config.anderson_below_eV) | (res > 1.5 * s.residual)
         history = jax.tree_util.tree_map(lambda a, b: jnp.where(restart, b, a), s.anderson, fresh)
         # adaptive damping: halve the step when the residual grew (an overshooting predictor
         # near a sharp resonance oscillates), recover by 1.5× per successful step
         beta = jnp.where(worse, jnp.maximum(0.5 * s.beta, config.min_damping), jnp.minimum(1.0, 1.5 * s.beta))
-        anderson, x_new = _anderson_step(history, s.u[1:-1], (u_pc - s.u)[1:-1], m, beta)
+        anderson, x_new = anderson_step(history, s.u[1:-1], (u_pc - s.u)[1:-1], m, beta)
         x_new = jnp.where(jnp.all(jnp.isfinite(x_new)), x_new, u_pc[1:-1])
         new_grid, changed = adapt_grid(grid, dens.panel_error, dcfg)
         changed = changed & s.adapting
@@ -450,7 +424,7 @@ def _solve_point(p: PointInputs, u_init, grid: EnergyGrid, tol, config: SolverCo
         return ~s.converged & (s.iteration < config.max_iterations)
 
     init = _LoopState(
-        u0, jnp.asarray(1.0), grid, grid, _anderson_init(m, n - 2), jnp.asarray(config.max_adapt_steps > 0), jnp.asarray(0), jnp.asarray(jnp.inf),
+        u0, jnp.asarray(1.0), grid, grid, anderson_init(m, n - 2), jnp.asarray(config.max_adapt_steps > 0), jnp.asarray(0), jnp.asarray(jnp.inf),
         jnp.asarray(False), jnp.zeros(n), jnp.asarray(0.0), jnp.asarray(0.0),
         jnp.full(config.max_iterations, jnp.nan),
     )
@@ -461,79 +435,6 @@ def _solve_point(p: PointInputs, u_init, grid: EnergyGrid, tol, config: SolverCo
 # --------------------------------------------------------------------------------------
 # Implicit differentiation through the fixed point (physics.md eq. 11.5)
 # --------------------------------------------------------------------------------------
-def gmres(matvec, rhs, precond, restart: int, max_restarts: int, tol: float):
-    """Right-preconditioned restarted GMRES(m) with early exit; returns (x, relative residual, matvecs).
-
-    Solves A x = b with A M⁻¹ y = b, x = M⁻¹ y (modified Gram–Schmidt, Givens rotations);
-    the estimate is the true residual norm ‖b − Ax‖/‖b‖. One call site of ``matvec``, so
-    the VJP it wraps is compiled once.
-    """
-    n = rhs.shape[0]
-    m = restart
-    b_norm = jnp.linalg.norm(rhs)
-    safe_b = jnp.where(b_norm > 0, b_norm, 1.0)
-
-    def cycle(state):
-        x, _, k, count = state
-        r = rhs - matvec(x)
-        beta = jnp.linalg.norm(r)
-        basis = jnp.zeros((m + 1, n)).at[0].set(r / jnp.where(beta > 0, beta, 1.0))
-        hess = jnp.zeros((m + 1, m))
-        cs, sn = jnp.zeros(m), jnp.zeros(m)
-        g = jnp.zeros(m + 1).at[0].set(beta)
-
-        def arnoldi(st):
-            j, basis, hess, cs, sn, g, _ = st
-            w = matvec(precond(basis[j]))
-
-            def mgs(i, carry):
-                w, h = carry
-                hij = jnp.where(i <= j, basis[i] @ w, 0.0)
-                return w - hij * basis[i], h.at[i].set(hij)
-
-            w, h = lax.fori_loop(0, m, mgs, (w, jnp.zeros(m + 1)))
-            hn = jnp.linalg.norm(w)
-            h = h.at[j + 1].set(hn)
-            basis = basis.at[j + 1].set(w / jnp.where(hn > 0, hn, 1.0))
-
-            def rot(i, h):  # apply the previous Givens rotations to column j
-                a, bb = h[i], h[i + 1]
-                new_a = cs[i] * a + sn[i] * bb
-                new_b = -sn[i] * a + cs[i] * bb
-                upd = h.at[i].set(new_a).at[i + 1].set(new_b)
-                return jnp.where(i < j, upd, h)
-
-            h = lax.fori_loop(0, m, rot, h)
-            denom = jnp.hypot(h[j], h[j + 1])
-            c = jnp.where(denom > 0, h[j] / denom, 1.0)
-            s_ = jnp.where(denom > 0, h[j + 1] / denom, 0.0)
-            h = h.at[j].set(denom).at[j + 1].set(0.0)
-            cs, sn = cs.at[j].set(c), sn.at[j].set(s_)
-            g = g.at[j + 1].set(-s_ * g[j]).at[j].set(c * g[j])
-            hess = hess.at[:, j].set(h)
-            return j + 1, basis, hess, cs, sn, g, jnp.abs(g[j + 1]) / safe_b
-
-        def go_on(st):
-            j, *_, res = st
-            return (j < m) & (res > tol)
-
-        j, basis, hess, cs, sn, g, res = lax.while_loop(
-            go_on, arnoldi, (0, basis, hess, cs, sn, g, beta / safe_b)
-        )
-        active = jnp.arange(m) < j
-        tri = jnp.where(active[:, None] & active[None, :], hess[:m], jnp.eye(m))
-        y = jax.scipy.linalg.solve_triangular(tri, jnp.where(active, g[:m], 0.0), lower=False)
-        x = x + precond(jnp.where(active, y, 0.0) @ basis[:m])
-        return x, res, k + 1, count + j + 1
-
-    def more(state):
-        _, res, k, _ = state
-        return (res > tol) & (k < max_restarts)
-
-    x, res, _, count = lax.while_loop(more, cycle, (jnp.zeros_like(rhs), jnp.asarray(jnp.inf), 0, 0))
-    return x, res, count
-
-
 def adjoint_solve(p: PointInputs, u_full, grid: EnergyGrid, u_bar, config: SolverConfig, linearization=None):
     """λ with Jᵀλ = ū on the interior, J = ∂R/∂U the Jacobian of the residual (physics.md eq. 11.5).
 

@@ -51,8 +51,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import validation as val
-from .device import smooth_step
+from .. import validation as val
+from .shapes import smooth_step
 from .materials import ALGAAS, check_composition, check_table
 
 #: JSON keys of a layer (units in the names).

@@ -32,13 +32,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import validation as val
-from .density import fermi_level_from_doping
-from .energy_grid import EnergyGridConfig
-from .materials import ALGAAS
-from .models import SolverInput
-from .stack import Stack, check_stack, profiles_unchecked
-from .thermal import KB_EV_PER_K, current_density_unchecked
+from .. import validation as val
+from ..physics.statistics import fermi_level_from_doping
+from ..physics.constants import HBAR2_OVER_2M0_EV_NM2
+from ..physics.materials import ALGAAS
+from .base import SolverInput
+from ..physics.layers import Stack, check_stack, profiles_unchecked
 
 BIAS_DROPS = ("active", "linear")
 #: Free Al fractions stay below (1 − ALLOY_MARGIN)·x_max (float64 sigmoids round to 1).
@@ -201,35 +200,6 @@ class StackNormalization:
         return StackParams(Stack.from_arrays(thick, alloy, s0.doping_cm3), ef)
 
 
-# --------------------------------------------------------------------------------------
-# Observables
-# --------------------------------------------------------------------------------------
-def current_density_curve(model: StackModel, params: StackParams, biases, temperature_K: float,
-                          grid: EnergyGridConfig = EnergyGridConfig()):
-    """J(V_i) in A/cm² at ``temperature_K`` (Tsu–Esaki, physics.md eq. 10.3), no validation.
-
-    ``temperature_K`` is static (a Python float; 0 gives the exact T → 0 limit, eq. 10.4).
-    jit/vmap/grad-safe in ``params`` and ``biases``.
-    """
-    kT = 0.0 if temperature_K == 0 else KB_EV_PER_K * temperature_K
-
-    def one(bias):
-        inp = model.solver_input(params, bias)
-        return current_density_unchecked(inp.potential_eV, params.fermi_level, bias, inp.length_nm, inp.m_eff, kT,
-                                         grid)
-
-    return jax.vmap(one)(biases)
-
-
-def stack_observable(temperature_K: float, grid: EnergyGridConfig = EnergyGridConfig()):
-    """An ``observable(model, params, biases)`` for :func:`diffsim_jax.design.iv_loss`: J(V) in A/cm²."""
-
-    def observable(model, params, biases):
-        return current_density_curve(model, params, biases, temperature_K, grid)
-
-    return observable
-
-
 def contact_fermi_level(stack: Stack, temperature_K: float, materials=ALGAAS) -> float:
     """E_F (eV above the emitter band edge) of the emitter's doping at ``temperature_K``
     (N_D = N_c F_{1/2}((E_F − E_c)/k_BT), physics.md §11), the natural E_F of a stack.
@@ -240,8 +210,6 @@ def contact_fermi_level(stack: Stack, temperature_K: float, materials=ALGAAS) ->
     if doping <= 0:
         raise ValueError("the emitter (first layer) is undoped: give fermi_level_eV explicitly")
     if temperature_K == 0:
-        from .constants import HBAR2_OVER_2M0_EV_NM2  # noqa: PLC0415
-
         n_nm3 = doping * 1e-21
         return float(HBAR2_OVER_2M0_EV_NM2 / mass * (3 * np.pi**2 * n_nm3) ** (2 / 3))
     return float(fermi_level_from_doping(doping, mass, temperature_K))

@@ -26,7 +26,7 @@ from typing import IO, Callable
 
 import numpy as np
 
-from .device import BarrierParams, DeviceConfig, as_params
+from ..models.box import BarrierParams, DeviceConfig, as_params
 
 #: The CSV header, in this order when written; the reader accepts either order.
 IV_COLUMNS = ("bias_V", "current_uA")

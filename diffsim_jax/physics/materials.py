@@ -41,7 +41,7 @@ import math
 
 import numpy as np
 
-from . import validation as val
+from .. import validation as val
 
 #: The coefficient fields of a :class:`LinearAlloy`: value(x) = c0 + c1·x.
 COEFFICIENT_FIELDS = ("mass_coeffs_m0", "band_offset_coeffs_eV", "eps_r_coeffs")

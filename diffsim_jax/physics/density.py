@@ -64,171 +64,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import validation as val
-from .constants import DEFAULT_M_EFF, HBAR2_OVER_2M0_EV_NM2
-from .qtbm import band_top_eV, check_mass, lattice
-
-#: Boltzmann constant in eV/K (physics.md §10).
-K_B_EV_PER_K = 8.617333262e-5
-#: 1 nm⁻³ in cm⁻³.
-CM3_PER_NM3 = 1e21
-#: Richardson constant A* = q m₀ k_B²/(2π²ħ³) in A cm⁻² K⁻² (physics.md eq. 10.3).
-RICHARDSON_A_CM2_K2 = 120.173
-
-
-# --------------------------------------------------------------------------------------
-# Fermi–Dirac integral of order 1/2 (physics.md eq. 11.1)
-# --------------------------------------------------------------------------------------
-def _gauss_legendre(n: int):
-    x, w = np.polynomial.legendre.leggauss(n)
-    return jnp.asarray(x), jnp.asarray(w)
-
-
-_FD_PANELS = 16
-_FD_NODES = 12
-_FD_CUT = 36.0  # below η − 36 the occupation is 1 to e^{−36} ≈ 2e-16
-_FD_TAIL = 40.0  # above η + 40 the integrand is below e^{−40}
-
-
-def fermi_dirac_half(eta):
-    """Normalised Fermi–Dirac integral 𝓕_{1/2}(η) = (2/√π) ∫₀^∞ √t /(1 + e^{t−η}) dt.
-
-    Composite Gauss–Legendre quadrature, accurate to ~1e-13 relative for any real η
-    (checked against ``scipy.integrate.quad`` in tests/test_density.py): below
-    t₀ = max(η − 36, 0) the occupation is 1 to 2e-16 and the integral is (2/3)t₀^{3/2};
-    [t₀, η + 40] is split into 16 equal panels (width ≤ 4.75 k_BT, so the Fermi function's
-    poles at distance π are well outside each panel's Bernstein ellipse), integrated with
-    12 nodes each in x = √t (which removes the √t singularity at t = 0). Differentiable
-    (the derivative of the quadrature is 𝓕_{−1/2} to the same accuracy). Elementwise.
-    """
-    eta = jnp.asarray(eta, jnp.float64)
-    x_gl, w_gl = _gauss_legendre(_FD_NODES)
-    t0 = jnp.maximum(eta - _FD_CUT, 0.0)
-    t1 = jnp.maximum(eta, 0.0) + _FD_TAIL
-    edges = t0[..., None] + (t1 - t0)[..., None] * jnp.linspace(0.0, 1.0, _FD_PANELS + 1)
-    root = jnp.sqrt(jnp.maximum(edges, 1e-300))  # x = √t; the floor keeps d√t/dt finite at t₀ = 0
-    xa, xb = root[..., :-1], root[..., 1:]
-    mid, half = 0.5 * (xa + xb), 0.5 * (xb - xa)
-    x = mid[..., None] + half[..., None] * x_gl  # (..., panels, nodes)
-    t = x * x
-    occ = jax.nn.sigmoid(eta[..., None, None] - t)  # 1/(1 + e^{t−η}), overflow-free
-    integral = jnp.sum(half[..., None] * w_gl * 2.0 * t * occ, axis=(-2, -1))  # ∫ √t f dt = ∫ 2x² f dx
-    return (2.0 / math.sqrt(math.pi)) * ((2.0 / 3.0) * t0**1.5 + integral)
-
-
-def _fd_half_initial_guess(r):
-    """Starting point for inverting 𝓕_{1/2}: Joyce–Dixon for r < 5, Sommerfeld leading term above."""
-    log_r = jnp.log(r)
-    jd = log_r + r * (0.35355339 + r * (-4.95009e-3 + r * (1.48386e-4 - 4.42563e-6 * r)))
-    degenerate = (0.75 * math.sqrt(math.pi) * r) ** (2.0 / 3.0)
-    return jnp.where(r < 5.0, jd, degenerate)
-
-
-@jax.custom_jvp
-def inverse_fermi_dirac_half(r):
-    """η with 𝓕_{1/2}(η) = r (r > 0), to the accuracy of :func:`fermi_dirac_half`.
-
-    Newton on log 𝓕_{1/2}(η) − log r, which is concave and increasing in η, so from any
-    start the iterates reach the left of the root after one step and then increase
-    monotonically; 12 steps from a Joyce–Dixon/Sommerfeld start reach round-off for
-    1e-12 < r < 1e6. The derivative is 1/𝓕′(η) by a custom JVP (no differentiation
-    through the iterations). Elementwise.
-    """
-    r = jnp.asarray(r, jnp.float64)
-    log_r = jnp.log(r)
-
-    def step(eta, _):
-        val_, der = jax.jvp(fermi_dirac_half, (eta,), (jnp.ones_like(eta),))
-        return eta - (jnp.log(val_) - log_r) * val_ / der, None
-
-    eta, _ = lax.scan(step, _fd_half_initial_guess(r), None, length=12)
-    return eta
-
-
-@inverse_fermi_dirac_half.defjvp
-def _inverse_fd_jvp(primals, tangents):
-    (r,), (dr,) = primals, tangents
-    eta = inverse_fermi_dirac_half(r)
-    _, der = jax.jvp(fermi_dirac_half, (eta,), (jnp.ones_like(eta),))
-    return eta, dr / der
-
-
-_AH_A = math.sqrt(1.0 + 15.0 / 4.0 * 1.5 + 1.5**2 / 40.0)
-_AH_B = 1.8 + 0.61 * 0.5
-_AH_C = 2.0 + (2.0 - math.sqrt(2.0)) * 2.0**-0.5
-_AH_K = math.gamma(1.5) * 1.5 * 2.0**1.5
-
-
-def fermi_dirac_half_fast(eta):
-    """Aymerich-Humet, Serra-Mestres & Millán (1981) approximation of 𝓕_{1/2} (≤0.56 % error, measured).
-
-    𝓕_{1/2}(η) ≈ 1/[Γ(3/2)·(3/2)·2^{3/2}/(b + η + (|η − b|^c + a^c)^{1/c})^{3/2} + e^{−η}],
-    a = 2.5848, b = 2.105, c = 2.4142. Exact in both limits (e^η and η^{3/2}/Γ(5/2)).
-    Used only for the local density response of the predictor–corrector
-    (:mod:`.selfconsistent`), where an approximation changes the rate of convergence,
-    never the fixed point. Elementwise, smooth.
-    """
-    d = eta - _AH_B
-    root = (jnp.abs(d) ** _AH_C + _AH_A**_AH_C) ** (1.0 / _AH_C)
-    return 1.0 / (_AH_K / (_AH_B + eta + root) ** 1.5 + jnp.exp(-eta))
-
-
-def inverse_fermi_dirac_half_fast(r):
-    """η with :func:`fermi_dirac_half_fast` (η) = r; Newton as in :func:`inverse_fermi_dirac_half`."""
-    log_r = jnp.log(r)
-
-    def step(eta, _):
-        val_, der = jax.jvp(fermi_dirac_half_fast, (eta,), (jnp.ones_like(eta),))
-        return eta - (jnp.log(val_) - log_r) * val_ / der, None
-
-    eta, _ = lax.scan(step, _fd_half_initial_guess(r), None, length=8)
-    return eta
-
-
-def thermal_energy_eV(temperature_K):
-    """k_B T in eV."""
-    return K_B_EV_PER_K * temperature_K
-
-
-def effective_density_of_states_cm3(m_eff=DEFAULT_M_EFF, temperature_K=300.0):
-    """N_c = 2 (m* k_BT/(2πħ²))^{3/2} in cm⁻³ (physics.md eq. 11.1); 4.352e17 for GaAs at 300 K.
-
-    With ħ²/m₀ = 2C₀: m* k_BT/(2πħ²) = m* k_BT/(4π C₀) in nm⁻².
-    """
-    kt = thermal_energy_eV(temperature_K)
-    return 2.0 * (m_eff * kt / (4.0 * math.pi * HBAR2_OVER_2M0_EV_NM2)) ** 1.5 * CM3_PER_NM3
-
-
-def bulk_density_cm3(eta, m_eff=DEFAULT_M_EFF, temperature_K=300.0):
-    """Semi-classical 3-D density N_c 𝓕_{1/2}(η) in cm⁻³, η = (E_F − E_c)/k_BT (physics.md eq. 11.1)."""
-    return effective_density_of_states_cm3(m_eff, temperature_K) * fermi_dirac_half(eta)
-
-
-def fermi_level_from_doping(doping_cm3, m_eff=DEFAULT_M_EFF, temperature_K=300.0):
-    """E_F − E_c in eV of a neutral contact: N_D = N_c 𝓕_{1/2}((E_F − E_c)/k_BT) (physics.md eq. 11.1)."""
-    r = doping_cm3 / effective_density_of_states_cm3(m_eff, temperature_K)
-    return thermal_energy_eV(temperature_K) * inverse_fermi_dirac_half(r)
-
-
-def transverse_dos_nm2(m_eff, kt):
-    """D₂ = m k_BT/(πħ²) = m k_BT/(2π C₀) in nm⁻² (2-D density of states with spin, times k_BT)."""
-    return m_eff * kt / (2.0 * math.pi * HBAR2_OVER_2M0_EV_NM2)
-
-
-def supply(z, mu, kt):
-    """Supply function ln(1 + e^{(μ − z)/k_BT}) for real or complex z (|Im z| < πk_BT).
-
-    Evaluated as a softplus that neither overflows nor jumps branch: for Re w > 0,
-    w + log1p(e^{−w}), else log1p(e^{w}), with w = (μ − z)/k_BT.
-    """
-    w = (mu - z) / kt
-    if not jnp.iscomplexobj(w):
-        return jax.nn.softplus(w)
-    pos = jnp.real(w) > 0.0
-    safe_pos = jnp.where(pos, w, 0.0)
-    safe_neg = jnp.where(pos, 0.0, w)
-    return jnp.where(pos, safe_pos + jnp.log1p(jnp.exp(-safe_pos)), jnp.log1p(jnp.exp(safe_neg)))
-
+from .. import validation as val
+from ..numerics.quadrature import gauss_legendre, legendre_error_matrix
+from .constants import CM3_PER_NM3, DEFAULT_M_EFF, K_B_EV_PER_K, RICHARDSON_A_PER_CM2_K2
+from .qtbm import band_top_eV, check_mass, lattice, lead_phase, lead_phase_from_offset
+from .statistics import supply, thermal_energy_eV, transverse_dos_nm2
 
 # --------------------------------------------------------------------------------------
 # Configuration and the adaptive energy grid
@@ -421,20 +261,6 @@ def update_resonances(grid: EnergyGrid, potential, m_eff, length, mu_left, mu_ri
     return grid._replace(res_x=res_x, res_g=res_g, res_share=share)
 
 
-def _legendre_error_matrix(n: int):
-    """(n, 2) matrix mapping node values to the two highest Legendre coefficients.
-
-    c_k = (2k+1)/2 Σ_i w_i P_k(x_i) f_i for k = n−1, n−2 (exact for the interpolant);
-    their size measures how well the panel resolves its integrand (spectral indicator).
-    """
-    x, w = np.polynomial.legendre.leggauss(n)
-    cols = []
-    for k in (n - 1, n - 2):
-        pk = np.polynomial.legendre.Legendre.basis(k)(x)
-        cols.append((2 * k + 1) / 2 * w * pk)
-    return jnp.asarray(np.stack(cols, axis=1))
-
-
 def adapt_grid(grid: EnergyGrid, panel_error, config: DensityConfig, min_width=1e-8):
     """One split/merge step of the range-A panels (static count); returns (grid, changed).
 
@@ -467,28 +293,6 @@ def adapt_grid(grid: EnergyGrid, panel_error, config: DensityConfig, min_width=1
 # Columns of the Green's function for a sweep of complex energies
 # --------------------------------------------------------------------------------------
 _UNROLL = 2
-
-
-def _lead_phase_complex(z, u_lead, hopping):
-    """Retarded lead phase factor λ(z) for Im z > 0: the root of λ + 1/λ = 2c with |λ| < 1.
-
-    c = 1 − (z − U_s)/(2t_s); for real z this is the decaying/outgoing root of
-    physics.md eq. 3.3 approached from the upper half plane.
-    """
-    c = 1.0 - (z - u_lead) / (2.0 * hopping)
-    root = jnp.sqrt(c - 1.0) * jnp.sqrt(c + 1.0)
-    lam1, lam2 = c - root, c + root
-    return jnp.where(jnp.abs(lam1) <= jnp.abs(lam2), lam1, lam2)
-
-
-def _lead_phase_above(offset, hopping):
-    """Outgoing λ = c + i sin(ka) for E − U_s = ``offset`` > 0 (physics.md eq. 3.3), cancellation-free.
-
-    With δ = (E − U_s)/(2t): c = 1 − δ and sin(ka) = √(δ(2 − δ)), accurate to round-off
-    even for E − U_s ≪ t (qtbm.lead_phase forms 1 − c², which loses digits there).
-    """
-    delta = offset / (2.0 * hopping)
-    return lax.complex(1.0 - delta, jnp.sqrt(delta * (2.0 - delta)))
 
 
 def green_columns(onsite, hop, z_re, z_im, sigma_l, sigma_r):
@@ -582,8 +386,8 @@ def _core_forward(m_a, n_g, args, w: DensityWeights, mask):
     density = jnp.sum(node_a, axis=1) + mask * dens_b_l + (1.0 - mask) * dens_b_r
     current = jnp.sum(node_j)
     # spectral error indicator per panel: ∫|c_k P_k| over the panel's reference interval ≤ 2|c_k|
-    q = _legendre_error_matrix(n_g)
-    _, w_gl = _gauss_legendre(n_g)
+    q = legendre_error_matrix(n_g)
+    _, w_gl = gauss_legendre(n_g)
     n_p = m_a // n_g
     vals = node_a.reshape(node_a.shape[0], n_p, n_g) / w_gl
     dens_err = 2.0 * jnp.sum(jnp.abs(jnp.einsum("jpn,nk->jpk", vals, q)), axis=(0, 2))
@@ -746,7 +550,7 @@ def _range_a_nodes(grid: EnergyGrid, e_low, e_high, config: DensityConfig):
     the nodes); E and the weights are affine in e_low and W = e_high − e_low, so gradients
     with respect to the window are those of the quadrature with moving end points.
     """
-    t, w = _gauss_legendre(config.nodes_per_panel)
+    t, w = gauss_legendre(config.nodes_per_panel)
     a, b = grid.breaks[:-1], grid.breaks[1:]
     u = ((0.5 * (a + b))[:, None] + (0.5 * (b - a))[:, None] * t).reshape(-1)
     w_u = ((0.5 * (b - a))[:, None] * w).reshape(-1)
@@ -766,9 +570,9 @@ def _contour_nodes(floor, top, mus, kt, config: DensityConfig):
     e^{−40} (at the top). Returns (z (M,), dz weights (M,)).
     """
     h = config.contour_height_kT * kt
-    xs_, ws_ = _gauss_legendre(8)
+    xs_, ws_ = gauss_legendre(8)
     n_g = config.contour_nodes_per_panel
-    xh, wh = _gauss_legendre(n_g)
+    xh, wh = gauss_legendre(n_g)
     # left side (below every state): z = floor + i y, y: 0 → h, dz = i dy
     z1 = floor + 1j * 0.5 * h * (xs_ + 1.0)
     w1 = 1j * 0.5 * h * ws_
@@ -830,10 +634,10 @@ def _setup(potential, m_eff, length, mu_left, mu_right, kt, emitter_mask, grid, 
     z_b, w_b = _contour_nodes(grid.floor_eV, e_high, (mu_left, mu_right), kt, config)
 
     offset_a = (e_high - e_low) * x_a  # E − U_L, exact near the band edge
-    lam_l_a = _lead_phase_above(offset_a, lat.t_left)
-    lam_r_a = _lead_phase_above(offset_a + (lat.u_left - lat.u_right), lat.t_right)
-    lam_l_b = _lead_phase_complex(z_b, lat.u_left, lat.t_left)
-    lam_r_b = _lead_phase_complex(z_b, lat.u_right, lat.t_right)
+    lam_l_a = lead_phase_from_offset(offset_a, lat.t_left)
+    lam_r_a = lead_phase_from_offset(offset_a + (lat.u_left - lat.u_right), lat.t_right)
+    lam_l_b = lead_phase(z_b, lat.u_left, lat.t_left)
+    lam_r_b = lead_phase(z_b, lat.u_right, lat.t_right)
     sigma_l = -lat.t_left * jnp.concatenate([lam_l_a, lam_l_b])
     sigma_r = -lat.t_right * jnp.concatenate([lam_r_a, lam_r_b])
     z_re = jnp.concatenate([energy_a, jnp.real(z_b)])
@@ -850,7 +654,7 @@ def _setup(potential, m_eff, length, mu_left, mu_right, kt, emitter_mask, grid, 
     # [Γ_L|G_{j0}|² or −Γ_R|G_{j,N−1}|²]·(D₂,L S_L − D₂,R S_R)/(2πa), zero at V = 0
     window = w_a * (d2_l * sup_l - d2_r * sup_r) / (2.0 * math.pi * spacing)
     # current (physics.md eq. 10.3): T = Γ_LΓ_R|G_{N−1,0}|², transverse mass of the left contact
-    j_pref = RICHARDSON_A_CM2_K2 * mass[0] * kt / K_B_EV_PER_K**2  # A*·m_t·T/k_B in A cm⁻² eV⁻¹
+    j_pref = RICHARDSON_A_PER_CM2_K2 * mass[0] * kt / K_B_EV_PER_K**2  # A*·m_t·T/k_B in A cm⁻² eV⁻¹
     # equilibrium part on the contour: (D₂/πa)·Im ∮ G_jj(z) S(z; μ_j) dz
     base = w_b / (math.pi * spacing)
     c_r = base * d2_r * supply(z_b, mu_right, kt)

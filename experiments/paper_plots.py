@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.figure import Figure
 
-from .device import BarrierParams, BoxModel, DeviceConfig
+from diffsim_jax.models.box import BarrierParams, BoxModel, DeviceConfig
 
 STYLES = {
     "original": dict(color="tab:blue", ls="-", lw=2.0),

@@ -54,7 +54,7 @@ import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-from . import validation as val
+from .. import validation as val
 from .constants import DEFAULT_M_EFF, HBAR2_OVER_2M0_EV_NM2, kinetic_prefactor
 
 
@@ -76,14 +76,22 @@ def lead_phase(energy, lead_potential, hopping):
     d sqrt(1 − c²)/dc diverges. c < −1 (E above the lattice band top) is outside the
     model; the public functions reject it before tracing. Under tracing it yields NaN.
 
+    For a complex energy z (Im z > 0; the contour integrals of physics.md §11) λ is the
+    retarded root of λ + 1/λ = 2c with |λ| < 1, the analytic continuation of the real-axis
+    branches above (approached from the upper half plane).
+
     Args:
-      energy: E in eV.
+      energy: E in eV (real, or complex with Im z > 0).
       lead_potential: U_s in eV.
       hopping: t = C/a² in eV.
     Returns:
       complex λ with the broadcast shape of the inputs.
     """
     c = 1.0 - (energy - lead_potential) / (2.0 * hopping)
+    if jnp.iscomplexobj(c):
+        root = jnp.sqrt(c - 1.0) * jnp.sqrt(c + 1.0)
+        lam1, lam2 = c - root, c + root
+        return jnp.where(jnp.abs(lam1) <= jnp.abs(lam2), lam1, lam2)
     one_minus_c2 = 1.0 - c * c
     # Both tests are strict: exactly at the band edge c = 1 neither square root is taken
     # and λ = c = 1 with a finite derivative (the one-sided derivatives diverge there).
@@ -95,6 +103,18 @@ def lead_phase(energy, lead_potential, hopping):
     re = jnp.where(evanescent, c - sinh_like, c)
     re = jnp.where(above_top, jnp.nan, re)
     return lax.complex(re, sin_ka)
+
+
+def lead_phase_from_offset(offset, hopping):
+    """Outgoing λ = c + i sin(ka) for E − U_s = ``offset`` > 0 (physics.md eq. 3.3), cancellation-free.
+
+    The same root as :func:`lead_phase` for a propagating energy, written in the offset
+    δ = (E − U_s)/(2t): c = 1 − δ and sin(ka) = √(δ(2 − δ)), accurate to round-off even
+    for E − U_s ≪ t (:func:`lead_phase` forms 1 − c², which loses digits there). Used where
+    energies are given relative to a band edge (the density's real-axis panels, §11).
+    """
+    delta = offset / (2.0 * hopping)
+    return lax.complex(1.0 - delta, jnp.sqrt(delta * (2.0 - delta)))
 
 
 # --------------------------------------------------------------------------------------
@@ -327,7 +347,7 @@ def _cx(re, im):
     return lax.complex(re, im)
 
 
-def _phi_pass(onsite, hop, energies, sigma_l, sigma_r):
+def phi_pass(onsite, hop, energies, sigma_l, sigma_r):
     """Value pass: φ from the transmitted side, for all energies at once; stores nothing.
 
     φ_{N−1} = 1, φ_{N−2} = (d_{N−1} + Σ_R)/t_{N−3/2}, and for j = N−2 … 1
@@ -335,6 +355,8 @@ def _phi_pass(onsite, hop, energies, sigma_l, sigma_r):
     per-site masses). Returns (s, φ₀, φ₁) with s = (d₀ − E + Σ_L)φ₀ − t_½·φ₁, so that
     G_{N−1,0} = 1/s. Complex numbers are carried as (re, im) pairs of (M,) arrays: the
     coefficients are real, so each step is real multiply-adds on the whole sweep.
+    ``onsite`` (N, M) and ``hop`` (N−1, M) (energy-resolved, physics.md §14.5) run the
+    per-site branch unchanged, each column with its own energy's coefficients.
 
     For a scalar ``hop`` the operations are exactly those of :func:`_columns` (same order,
     same rounding), so a uniform mass gives bit-for-bit the values of :func:`green_last_first`.
@@ -382,7 +404,9 @@ def _adjoint_pass(onsite, hop, energies, sigma_l, phi0, phi1, c, hop_and_energy:
         ō_j = Σ_E Re(c·w_j),   Ē = −Σ_j Re(c·w_j),   t̄_{j+½} = −Σ_E Re(c·p_j),
         Σ̄_L = c·w₀,   Σ̄_R = c·w_{N−1},
 
-    reduced over the energy sweep inside the scan, so the pass emits N + (N−1) reals in all.
+    reduced over the energy sweep inside the scan, so the pass emits N + (N−1) reals in all
+    (with energy-resolved ``onsite`` (N, M) and ``hop`` (N−1, M), ō and t̄ are kept per
+    energy instead: physics.md §14.5).
     With ``hop_and_energy=False`` (neither the hoppings nor the energies are being
     differentiated, e.g. the paper's design: fixed L, m* and energy grid) t̄ and Ē are not
     formed at all and are returned as None (zero cotangents).
@@ -395,6 +419,8 @@ def _adjoint_pass(onsite, hop, energies, sigma_l, phi0, phi1, c, hop_and_energy:
     e = energies
     uniform = jnp.ndim(hop) == 0
     t_first = hop if uniform else hop[0]
+    # energy-resolved coefficients (onsite (N, M)): one cotangent per site *and* energy
+    over_sweep = (lambda a: a) if jnp.ndim(onsite) == 2 else jnp.sum
     # χ̃ = c·χ obeys χ's (linear) recurrence, so carrying it instead of χ turns every
     # Re(c·χ·φ) into one real part of a product: 3 flops instead of 9 per term.
     cchi1 = c * (onsite[0] - e + sigma_l) / t_first
@@ -421,10 +447,10 @@ def _adjoint_pass(onsite, hop, energies, sigma_l, phi0, phi1, c, hop_and_energy:
             nfr, nfi = coef * gr - ratio * fr, coef * gi - ratio * fi
         w = re_mul(br, bi, gr, gi)  # Re(c·χ_j φ_j), per energy
         if not hop_and_energy:
-            return ((br, bi), (nar, nai), (gr, gi), (nfr, nfi), e_bar), (jnp.sum(w), None)
+            return ((br, bi), (nar, nai), (gr, gi), (nfr, nfi), e_bar), (over_sweep(w), None)
         p = re_mul(br, bi, nfr, nfi) + re_mul(nar, nai, gr, gi)  # Re(c·p_j)
         new = ((br, bi), (nar, nai), (gr, gi), (nfr, nfi), e_bar - w)
-        return new, (jnp.sum(w), -jnp.sum(p))
+        return new, (over_sweep(w), -over_sweep(p))
 
     c_phi0 = c * phi0
     w0 = jnp.real(c_phi0)
@@ -439,10 +465,10 @@ def _adjoint_pass(onsite, hop, energies, sigma_l, phi0, phi1, c, hop_and_energy:
     (_, (chr_, chi_), _, (fr, fi), e_bar), (o_mid, t_mid) = lax.scan(step, init, xs, unroll=_UNROLL[False])
     c_w_last = _cx(chr_ * fr - chi_ * fi, chr_ * fi + chi_ * fr)  # c·χ_{N−1}·φ_{N−1}
     wl = jnp.real(c_w_last)
-    onsite_bar = jnp.concatenate([jnp.sum(w0)[None], o_mid, jnp.sum(wl)[None]])
+    onsite_bar = jnp.concatenate([over_sweep(w0)[None], o_mid, over_sweep(wl)[None]])
     if not hop_and_energy:
         return onsite_bar, None, None, c_phi0, c_w_last
-    hop_bar = jnp.concatenate([-jnp.sum(p0)[None], t_mid])
+    hop_bar = jnp.concatenate([-over_sweep(p0)[None], t_mid])
     if uniform:
         hop_bar = jnp.sum(hop_bar)
     return onsite_bar, hop_bar, e_bar - wl, c_phi0, c_w_last
@@ -455,13 +481,20 @@ def corner_green(onsite, hop, energies, sigma_l, sigma_r):
     A(E) = tridiag(−hop, onsite − E, −hop) + Σ_L e₀e₀ᵀ + Σ_R e_{N−1}e_{N−1}ᵀ, ``hop`` a
     scalar or (N−1,) bond hoppings, ``sigma_l``/``sigma_r`` (M,) self-energies.
 
-    One O(N) pass over the sites for the whole sweep, nothing stored (:func:`_phi_pass`).
+    Energy-resolved coefficients: ``onsite`` (N, M) and ``hop`` (N−1, M) give each energy
+    its own real tridiagonal matrix (column m of each belongs to energies[m]); the
+    recurrence and the VJP are the same, except that the cotangents of ``onsite`` and
+    ``hop`` are then per energy instead of summed over the sweep. The finite-element
+    solver (physics.md §14.5, :mod:`.fem`) uses this form with ``energies`` = 0, its
+    condensed coefficients already containing E.
+
+    One O(N) pass over the sites for the whole sweep, nothing stored (:func:`phi_pass`).
     Reverse mode (custom VJP) costs one more fused O(N) pass that regenerates φ instead of
     storing it and reduces the cotangents over the sweep as it goes
     (:func:`_adjoint_pass`). Forward mode is not defined for this function; use
     :func:`green_last_first` (custom JVP) for that (``transmission(..., forward_mode=True)``).
     """
-    scale, _, _ = _phi_pass(onsite, hop, energies, sigma_l, sigma_r)
+    scale, _, _ = phi_pass(onsite, hop, energies, sigma_l, sigma_r)
     return 1.0 / scale
 
 
@@ -470,7 +503,7 @@ def _corner_green_fwd(onsite, hop, energies, sigma_l, sigma_r):
     # the hoppings or energies are differentiated is static, and is recorded in the
     # residuals' structure (None or not), never as a traced value
     values = [a.value for a in (onsite, hop, energies, sigma_l, sigma_r)]
-    scale, phi0, phi1 = _phi_pass(*values)
+    scale, phi0, phi1 = phi_pass(*values)
     g = 1.0 / scale
     hop_and_energy = hop.perturbed or energies.perturbed
     return g, (*values[:4], g, phi0, phi1, () if hop_and_energy else None)
@@ -501,7 +534,7 @@ class QTBMSolution(NamedTuple):
     reflection: jax.Array
 
 
-def _lead_phases(lat: Lattice, energies):
+def lead_phases(lat: Lattice, energies):
     """(λ_L, λ_R) of the two uniform leads at ``energies`` (physics.md eqs. 3.2–3.3)."""
     return lead_phase(energies, lat.u_left, lat.t_left), lead_phase(energies, lat.u_right, lat.t_right)
 
@@ -528,7 +561,7 @@ def transmission_sweep(potential, energies, length, m_eff, forward_mode: bool = 
     give the same values.
     """
     lat = lattice(potential, length, m_eff)
-    lam_l, lam_r = _lead_phases(lat, energies)
+    lam_l, lam_r = lead_phases(lat, energies)
     both = (lam_l.imag > 0.0) & (lam_r.imag > 0.0)
     sigma_l = jnp.where(both, -lat.t_left * lam_l, -1j * lat.t_left)
     sigma_r = jnp.where(both, -lat.t_right * lam_r, -1j * lat.t_right)
@@ -568,7 +601,7 @@ def _self_energy(hopping, lam):
 def qtbm_single(potential, energy, length, m_eff) -> QTBMSolution:
     """Full QTBM solution at one energy (physics.md §3, §9): ψ from the tridiagonal solve A ψ = b."""
     lat = lattice(potential, length, m_eff)
-    lam_l, lam_r = _lead_phases(lat, energy)
+    lam_l, lam_r = lead_phases(lat, energy)
     diag, off = _tridiagonal(lat, energy, _self_energy(lat.t_left, lam_l), _self_energy(lat.t_right, lam_r))
     b0 = lat.t_left * (1.0 / lam_l - lam_l)  # = −2i·t_L·sin(k_L a) when propagating
     rhs = jnp.zeros(diag.shape, jnp.complex128).at[0].set(b0)
@@ -580,7 +613,7 @@ def qtbm_single(potential, energy, length, m_eff) -> QTBMSolution:
 
 
 @jax.jit
-def _solve_many(potential, energies, length, m_eff) -> QTBMSolution:
+def solve_many(potential, energies, length, m_eff) -> QTBMSolution:
     """:func:`qtbm_single` vectorised over a 1-D array of energies."""
     return jax.vmap(qtbm_single, in_axes=(None, 0, None, None))(potential, energies, length, m_eff)
 
@@ -651,7 +684,7 @@ def solve_qtbm(potential, energies, length, m_eff=DEFAULT_M_EFF) -> QTBMSolution
       ``reflection`` of shape () or (M,).
     """
     potential, energies, length, m_eff = _validate_system(potential, energies, length, m_eff)
-    sol = _solve_many(potential, jnp.atleast_1d(energies), length, m_eff)
+    sol = solve_many(potential, jnp.atleast_1d(energies), length, m_eff)
     if energies.ndim == 0:
         return jax.tree_util.tree_map(lambda a: a[0], sol)
     return sol

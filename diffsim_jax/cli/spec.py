@@ -23,12 +23,14 @@ def cmd_design_spec(args, argv: list[str]) -> int:
     import jax  # noqa: PLC0415
     import jax.numpy as jnp  # noqa: PLC0415
 
-    from . import __version__  # noqa: PLC0415
-    from .cli import PROG, _params_lines, _sha256, check_outputs  # noqa: PLC0415
-    from .device import BoxModel, DeviceConfig, default_params  # noqa: PLC0415
-    from .freeform import FitConfig, FreeformModel, iv_observable, model_iv_curve  # noqa: PLC0415
+    from .. import __version__  # noqa: PLC0415
+    from .common import PROG, params_lines, sha256, check_outputs  # noqa: PLC0415
+    from ..models.box import BoxModel, DeviceConfig, default_params  # noqa: PLC0415
+    from ..design import FitConfig
+    from ..models.freeform import FreeformModel
+    from ..observables import iv_observable, model_iv_curve  # noqa: PLC0415
     from .io import InputError, StagedOutputs, json_text, read_params_json, read_text  # noqa: PLC0415
-    from .spec_design import design_to_spec, load_spec  # noqa: PLC0415
+    from ..design.spec import design_to_spec, load_spec  # noqa: PLC0415
 
     if args.model == "stack":
         raise InputError("--spec designs the box or freeform model; a layer stack is designed from a --target J-V")
@@ -59,7 +61,7 @@ def cmd_design_spec(args, argv: list[str]) -> int:
     doc = {
         "model": args.model,
         "params": res.params.to_dict(),
-        "spec": {"file": args.spec, "sha256": _sha256(args.spec), "targets": dict(spec.targets),
+        "spec": {"file": args.spec, "sha256": sha256(args.spec), "targets": dict(spec.targets),
                  "weights": dict(spec.weights), "temperature": spec.temperature},
         "figures_of_merit": report,
         "fit": {"iterations": int(np.size(res.loss_history)), "best_loss": float(np.nanmin(res.loss_history)),
@@ -73,7 +75,7 @@ def cmd_design_spec(args, argv: list[str]) -> int:
     with StagedOutputs() as out:
         out.stage_text(args.out, json_text(doc))
         if args.plot and args.model == "box":
-            from .cli_plot import plot_iv_and_potential  # noqa: PLC0415
+            from .plot import plot_iv_and_potential  # noqa: PLC0415
 
             out.stage(args.plot, lambda f: plot_iv_and_potential(
                 f, formats["--plot"], biases, currents, res.params, cfg, currents_label="designed",
@@ -82,7 +84,7 @@ def cmd_design_spec(args, argv: list[str]) -> int:
     if not args.quiet:
         lines = [f"  {k}: target {v['target']:.4g}, achieved {v['achieved']:.4g} ({100 * v['relative_error']:+.2f} %)"
                  for k, v in report.items()]
-        extra = _params_lines(res.params) if args.model == "box" else [f"  Fermi level {float(params.fermi_level):.4f} eV"]
+        extra = params_lines(res.params) if args.model == "box" else [f"  Fermi level {float(params.fermi_level):.4f} eV"]
         print(f"{PROG} design: {args.model} model to the figures of merit of {args.spec} ({doc['fit']['seconds']:.1f} s)",
               *lines, *extra, f"  wrote {', '.join(written)}", sep="\n")
     return 0

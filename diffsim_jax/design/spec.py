@@ -48,6 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .loop import FitConfig, fit
 from .metrics import mean_power_uW, peak_to_valley_ratio
 
 #: Figures of merit a spec can target, with their units (in the key names).
@@ -303,7 +304,6 @@ def design_to_spec(model, spec, init_params, observable: Callable, fit_config=No
     The optimiser is :func:`diffsim_jax.freeform.fit` (AdaBelief, then L-BFGS); this is what
     ``qtbm design --spec spec.json`` runs.
     """
-    from .freeform import FitConfig, fit  # noqa: PLC0415
 
     spec = load_spec(spec)
     res = fit(spec_loss(model, spec, observable, penalty_weight), model.normalization(init_params),

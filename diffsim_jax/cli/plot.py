@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .device import BarrierParams, DeviceConfig, potential
+from ..models.box import BarrierParams, DeviceConfig, potential
 
 
 #: Image formats that need nothing beyond matplotlib and Pillow (not pgf: it needs LaTeX).

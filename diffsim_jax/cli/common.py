@@ -1,0 +1,161 @@
+"""Shared pieces of the ``qtbm`` commands: argument types, output checks, summaries (docs/cli.md)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import os
+import sys
+
+import numpy as np
+
+from ..design.metrics import mean_power_uW, peak_to_valley_ratio
+from .io import InputError, check_output_path
+from .plot import plot_iv_and_potential, supported_formats
+
+PROG = "qtbm"
+DEFAULT_BIASES = "0:0.6:25"
+DEFAULT_START = (
+    "the paper's original RTD: two 0.3 eV high, 2 nm wide barriers centred at 7.4 nm and 12.6 nm, "
+    "Fermi level 0.1 eV"
+)
+LOSS_SAMPLES = 40
+
+
+
+# --------------------------------------------------------------------------------------
+# Argument types
+# --------------------------------------------------------------------------------------
+def int_at_least(minimum: int):
+    """An argparse type: an integer >= ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
+def nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def bias_list(text: str) -> np.ndarray:
+    """``START:STOP:N`` (N equally spaced biases, both ends included) or ``V1,V2,…``, in V."""
+    try:
+        if ":" in text:
+            start, stop, count = text.split(":")
+            start, stop, n = float(start), float(stop), int(count)
+            if n < 1:
+                raise ValueError
+            biases = np.round(np.linspace(start, stop, n), 12)  # 0.1, not 0.09999999999999999
+        else:
+            biases = np.array([float(v) for v in text.split(",")])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected START:STOP:N (e.g. {DEFAULT_BIASES}) or a comma-separated list of biases in V, got {text!r}"
+        ) from None
+    if not np.all(np.isfinite(biases)) or np.any(biases < 0):
+        raise argparse.ArgumentTypeError(f"biases must be finite and >= 0 V, got {text!r}")
+    if np.any(np.diff(biases) <= 0):
+        raise argparse.ArgumentTypeError(f"biases must increase without repeats, got {text!r}")
+    return biases
+
+
+
+# --------------------------------------------------------------------------------------
+# Outputs and summaries
+# --------------------------------------------------------------------------------------
+def same_file(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_outputs(outputs: dict[str, str | None], inputs: list[str]) -> dict[str, str]:
+    """Validate output paths before any work: writable location, distinct, not an input.
+
+    ``outputs`` maps an option name ("--out") to its path (``None`` = not requested).
+    Returns option → image format for the paths of "--plot".
+    """
+    given = [(opt, path) for opt, path in outputs.items() if path]
+    formats = {}
+    for k, (opt, path) in enumerate(given):
+        check_output_path(path, opt)
+        for src in inputs:
+            if src and same_file(path, src):
+                raise InputError(f"{opt} {path}: would overwrite the input file {src}")
+        for other, other_path in given[:k]:
+            if same_file(path, other_path):
+                raise InputError(f"{opt} {path}: same file as {other}")
+        if opt == "--plot":
+            fmt = os.path.splitext(path)[1].lstrip(".").lower()
+            if fmt not in supported_formats():
+                raise InputError(f"{opt} {path}: unknown image format {fmt!r}; use a .png, .pdf or .svg name")
+            formats[opt] = fmt
+    return formats
+
+
+def finite_or_none(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def loss_summary(history: np.ndarray, n_samples: int = LOSS_SAMPLES) -> dict:
+    """First, minimum and last loss and about ``n_samples`` (iteration, loss) pairs, log-spaced."""
+    n = history.size
+    finite = np.isfinite(history)
+    idx = np.unique(np.round(np.geomspace(1, n, min(n, n_samples))).astype(int) - 1)
+    return {
+        "first": finite_or_none(history[0]),
+        "min": finite_or_none(np.min(history[finite])) if finite.any() else None,
+        "min_iteration": int(np.argmin(np.where(finite, history, np.inf))),
+        "last": finite_or_none(history[-1]),
+        "non_finite_steps": int(np.sum(~finite)),
+        "samples": [[int(i), finite_or_none(history[i])] for i in idx],
+    }
+
+
+def iv_figures_of_merit(biases, currents) -> dict:
+    i = np.asarray(currents, float)
+    k = int(np.argmax(i))
+    return {
+        "peak_uA": float(i[k]),
+        "peak_bias_V": float(np.asarray(biases)[k]),
+        "peak_to_valley_ratio": peak_to_valley_ratio(biases, i),
+        "mean_power_uW": mean_power_uW(biases, i),
+    }
+
+
+def sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def params_lines(params) -> list[str]:
+    d = params.to_dict()
+    lines = [
+        f"  barrier {j + 1}: height {h:.4f} eV, centre {c:.3f} nm, width {w:.3f} nm"
+        for j, (h, c, w) in enumerate(zip(d["heights_eV"], d["centers_nm"], d["widths_nm"]))
+    ]
+    return lines + [f"  Fermi level {d['fermi_level_eV']:.4f} eV"]
+
+
+def stage_plot(out, path, fmt, **kwargs) -> None:
+    out.stage(path, lambda f: plot_iv_and_potential(f, fmt, **kwargs))
+
+
+def error_status(message: str) -> int:
+    """Print ``qtbm: error: MESSAGE`` (one line) on stderr and return the bad-input status 2."""
+    print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 2

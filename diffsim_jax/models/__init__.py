@@ -1,0 +1,20 @@
+"""Device models: (parameters, bias) -> what the solver sees (physics.md §4, §9, §11, §12).
+
+One file per model, each implementing the protocol of :mod:`.base` and nothing else:
+
+* :mod:`.box` — the paper's smooth boxes in a window with a linear bias drop (§4);
+* :mod:`.stack` — a grown AlGaAs/GaAs layer stack (§9);
+* :mod:`.selfconsistent` — the stack with its Hartree potential (Schrödinger–Poisson, §11);
+* :mod:`.freeform` — a Fourier-feature network potential (§12).
+"""
+
+from .base import DeviceModel, Normalization, SolverInput
+from .box import BarrierParams, BoxModel, DeviceConfig, as_params, default_params, modified_params, original_params, potential
+from .freeform import FreeformModel, FreeformParams
+from .stack import StackModel, StackParams, contact_fermi_level
+
+__all__ = [
+    "BarrierParams", "BoxModel", "DeviceConfig", "DeviceModel", "FreeformModel", "FreeformParams", "Normalization",
+    "SolverInput", "StackModel", "StackParams", "as_params", "contact_fermi_level", "default_params",
+    "modified_params", "original_params", "potential",
+]
