@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import os
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -254,26 +255,30 @@ def _rgf(onsite, hopping, v, energies, sigma_l, sigma_r):
     return p, g
 
 
-@jax.custom_vjp
-def _rgf_recomputing(onsite, hopping, v, energies, sigma_l, sigma_r):
+@partial(jax.custom_vjp, nondiff_argnums=(6,))
+def _rgf_recomputing(onsite, hopping, v, energies, sigma_l, sigma_r, chunk_bytes):
     """:func:`_rgf` whose reverse mode recomputes the sweep one energy chunk at a time (§13.5)."""
     return _rgf(onsite, hopping, v, energies, sigma_l, sigma_r)
 
 
-def _rgf_fwd(onsite, hopping, v, energies, sigma_l, sigma_r):
+def _rgf_fwd(onsite, hopping, v, energies, sigma_l, sigma_r, chunk_bytes):
     return _rgf(onsite, hopping, v, energies, sigma_l, sigma_r), (onsite, hopping, v, energies, sigma_l, sigma_r)
 
 
-def backward_chunk(n_x: int, n_y: int, n_energies: int) -> int:
-    """Energies per chunk of the backward pass: as many as fit :data:`BACKWARD_CHUNK_BYTES`."""
-    per_energy = n_x * n_y * n_y * 16 * _BLOCKS_PER_COLUMN
-    return int(max(1, min(n_energies, BACKWARD_CHUNK_BYTES // max(per_energy, 1))))
+def backward_bytes_per_energy(n_x: int, n_y: int) -> int:
+    """Bytes the backward pass stores per energy while it re-runs the sweep (§13.5)."""
+    return n_x * n_y * n_y * 16 * _BLOCKS_PER_COLUMN
 
 
-def _rgf_bwd(res, cts):
+def backward_chunk(n_x: int, n_y: int, n_energies: int, chunk_bytes: int = BACKWARD_CHUNK_BYTES) -> int:
+    """Energies per chunk of the backward pass: as many as fit in ``chunk_bytes`` (at least one)."""
+    return int(max(1, min(n_energies, chunk_bytes // backward_bytes_per_energy(n_x, n_y))))
+
+
+def _rgf_bwd(chunk_bytes, res, cts):
     onsite, hopping, v, energies, sigma_l, sigma_r = res
     n_e = energies.shape[0]
-    chunk = backward_chunk(*onsite.shape, n_e)
+    chunk = backward_chunk(*onsite.shape, n_e, chunk_bytes)
     n_chunks = -(-n_e // chunk)
     pad = n_chunks * chunk - n_e
 
@@ -325,10 +330,13 @@ def _hop_block(lat: Lattice2D):
     return -lat.hopping * jnp.exp(-1j * lat.phases)
 
 
-def transmission_local(lat: Lattice2D, energies):
-    """T(E) on this device, no validation, no sharding (physics.md eq. 13.10)."""
+def transmission_local(lat: Lattice2D, energies, chunk_bytes: int = BACKWARD_CHUNK_BYTES):
+    """T(E) on this device, no validation, no sharding (physics.md eq. 13.10).
+
+    ``chunk_bytes`` bounds the memory of the backward pass's stored blocks (§13.5).
+    """
     sigma_l, sigma_r, _, _, both = _open_leads(lat, energies)
-    g_n0, _ = _rgf_recomputing(lat.onsite, lat.hopping, _hop_block(lat), energies, sigma_l, sigma_r)
+    g_n0, _ = _rgf_recomputing(lat.onsite, lat.hopping, _hop_block(lat), energies, sigma_l, sigma_r, chunk_bytes)
     t = jnp.real(jnp.einsum("eab,ebc,ecd,ead->e", _gamma(sigma_r), g_n0, _gamma(sigma_l), jnp.conj(g_n0)))
     return jnp.where(both, t, 0.0)
 
@@ -360,13 +368,13 @@ class TransmissionMatrix2D(NamedTuple):
     n_open_right: jax.Array
 
 
-def transmission_matrix_local(lat: Lattice2D, energies) -> TransmissionMatrix2D:
+def transmission_matrix_local(lat: Lattice2D, energies, chunk_bytes: int = BACKWARD_CHUNK_BYTES) -> TransmissionMatrix2D:
     """:func:`transmission_matrix_2d` without validation or sharding."""
     sigma_l, sigma_r, n_l, n_r, both = _open_leads(lat, energies)
     v = _hop_block(lat)
-    g_n0, _ = _rgf_recomputing(lat.onsite, lat.hopping, v, energies, sigma_l, sigma_r)
+    g_n0, _ = _rgf_recomputing(lat.onsite, lat.hopping, v, energies, sigma_l, sigma_r, chunk_bytes)
     mir = _mirrored(lat)
-    _, g_00 = _rgf_recomputing(mir.onsite, mir.hopping, jnp.conj(v), energies, sigma_r, sigma_l)
+    _, g_00 = _rgf_recomputing(mir.onsite, mir.hopping, jnp.conj(v), energies, sigma_r, sigma_l, chunk_bytes)
     w_l, q_l = jnp.linalg.eigh(_gamma(sigma_l))
     w_r, q_r = jnp.linalg.eigh(_gamma(sigma_r))
     # amplitudes in the eigenbases of Γ: t = diag(√γ_R) Q_Rᴴ G Q_L diag(√γ_L)
@@ -466,16 +474,16 @@ def _validate(potential, energies, spacing_nm, m_eff, magnetic_field_T):
     )
 
 
-@jax.jit
-def _transmission_jit(potential, energies, spacing_nm, m_eff, magnetic_field_T):
+@partial(jax.jit, static_argnames="chunk_bytes")
+def _transmission_jit(potential, energies, spacing_nm, m_eff, magnetic_field_T, chunk_bytes):
     lat = lattice_2d(potential, spacing_nm, m_eff, magnetic_field_T)
-    return sharded_over_energies(transmission_local, lat, energies)
+    return sharded_over_energies(partial(transmission_local, chunk_bytes=chunk_bytes), lat, energies)
 
 
-@jax.jit
-def _matrix_jit(potential, energies, spacing_nm, m_eff, magnetic_field_T):
+@partial(jax.jit, static_argnames="chunk_bytes")
+def _matrix_jit(potential, energies, spacing_nm, m_eff, magnetic_field_T, chunk_bytes):
     lat = lattice_2d(potential, spacing_nm, m_eff, magnetic_field_T)
-    return sharded_over_energies(transmission_matrix_local, lat, energies)
+    return sharded_over_energies(partial(transmission_matrix_local, chunk_bytes=chunk_bytes), lat, energies)
 
 
 def transmission_2d(potential, energies, spacing_nm, m_eff=DEFAULT_M_EFF, magnetic_field_T=0.0):
@@ -499,7 +507,7 @@ def transmission_2d(potential, energies, spacing_nm, m_eff=DEFAULT_M_EFF, magnet
     spacing and the mass); the energy axis is sharded over all devices.
     """
     potential, energies, spacing_nm, m_eff, field = _validate(potential, energies, spacing_nm, m_eff, magnetic_field_T)
-    t = _transmission_jit(potential, jnp.atleast_1d(energies), spacing_nm, m_eff, field)
+    t = _transmission_jit(potential, jnp.atleast_1d(energies), spacing_nm, m_eff, field, chunk_bytes=BACKWARD_CHUNK_BYTES)
     return t[0] if energies.ndim == 0 else t
 
 
@@ -510,7 +518,7 @@ def transmission_matrix_2d(potential, energies, spacing_nm, m_eff=DEFAULT_M_EFF,
     (promoted to 1-D). Returns :class:`TransmissionMatrix2D`.
     """
     potential, energies, spacing_nm, m_eff, field = _validate(potential, energies, spacing_nm, m_eff, magnetic_field_T)
-    return _matrix_jit(potential, jnp.atleast_1d(energies), spacing_nm, m_eff, field)
+    return _matrix_jit(potential, jnp.atleast_1d(energies), spacing_nm, m_eff, field, chunk_bytes=BACKWARD_CHUNK_BYTES)
 
 
 def lead_modes_2d(lead_potential, energies, spacing_nm, m_eff=DEFAULT_M_EFF, magnetic_field_T=0.0, side="right"):
