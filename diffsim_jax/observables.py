@@ -23,7 +23,7 @@ import numpy as np
 
 from . import validation as val
 from .models.box import BarrierParams, DeviceConfig, as_params, check_config, potential_unchecked
-from .models.stack import StackModel, StackParams
+from .models.stack import StackModel, StackParams, check_params
 from .physics.constants import kinetic_prefactor
 from .physics.current import zero_temperature_current
 from .physics.energy_grid import EnergyGridConfig
@@ -50,13 +50,27 @@ _current_jit = jax.jit(current_unchecked, static_argnums=2)
 _iv_curve_jit = jax.jit(iv_curve_unchecked, static_argnums=2)
 
 
+#: Bytes per complex number and lattice site, times the intermediate arrays a transmission
+#: solve keeps alive at once (forward pass; a rough upper estimate for the memory check).
+BYTES_PER_SITE_AND_ENERGY = 16 * 4
+#: Energies (k_BT) above the highest Fermi level that the thermal energy grid reaches,
+#: for the lattice-band check of :func:`validate_stack_inputs`.
+THERMAL_TAIL_KT = 10.0
+
+
+def box_curve_bytes(cfg: DeviceConfig, n_biases: int) -> float:
+    """Estimated working memory (bytes) of :func:`iv_curve` on ``n_biases`` biases (vmapped at once)."""
+    return float(n_biases) * max(cfg.n_energy, cfg.n_interp) * cfg.n_points * BYTES_PER_SITE_AND_ENERGY
+
+
 def validate_iv_inputs(params, biases, cfg, ndims=(1,), name="biases"):
     """Validate (params, biases, cfg) for the current functions; returns converted values."""
     cfg = check_config(cfg)
     params = as_params(params)
     val.check_ndim(name, biases, ndims)
-    biases = val.as_float_array(name, biases)
-    val.check_nonnegative(name, biases)
+    biases = val.check_biases(name, biases, allow_scalar=True)
+    val.check_memory(f"the current at {np.size(biases)} biases on {cfg.n_points} grid points",
+                     box_curve_bytes(cfg, np.size(biases)), "use fewer biases or config.n_points")
     if val.is_concrete(params.fermi_level):
         ef = float(params.fermi_level)
         e1 = cfg.energy_window_eV[1]
@@ -129,13 +143,66 @@ def iv_observable(cfg: DeviceConfig):
 # --------------------------------------------------------------------------------------
 # Layer stacks at a temperature (physics.md §10)
 # --------------------------------------------------------------------------------------
+def stack_curve_bytes(n_points: int, n_biases: int, grid: EnergyGridConfig = EnergyGridConfig()) -> float:
+    """Estimated working memory (bytes) of a stack J(V) on ``n_biases`` biases solved at once:
+    every bias holds its search and quadrature energies (physics.md §10) on ``n_points`` sites."""
+    energies = grid.n_nodes + grid.n_coarse + 2 * grid.n_resonances * (grid.refine_steps + 1)
+    return float(n_biases) * energies * n_points * BYTES_PER_SITE_AND_ENERGY
+
+
+def validate_stack_inputs(model: StackModel, params: StackParams, biases, temperature_K,
+                          grid: EnergyGridConfig = EnergyGridConfig(), *, n_points: int | None = None,
+                          at_once: bool = True):
+    """Check a stack J(V) before any work (``ValueError`` naming the argument); returns
+    ``(biases, temperature_K)``.
+
+    * ``params`` by :func:`~diffsim_jax.models.stack.check_params`, every layer thickness
+      in (0, 1000] nm (:func:`diffsim_jax.validation.check_thicknesses`);
+    * ``biases``: 1-D, finite, ≥ 0 V, strictly increasing (values only when concrete);
+    * ``temperature_K``: a Python number in [0, 1000] K;
+    * the grid (``n_points``, default ``model.n_points``) must carry the electrons: the
+      highest energy, E_F + 10 k_BT, must lie below the collector's lattice band top
+      4t − V, t = ħ²/(2m*a²), a = L/(N − 1) (physics.md §3); a 1 mm layer on 170 points
+      fails this;
+    * the estimated memory (:func:`stack_curve_bytes`, all biases at once unless
+      ``at_once=False``, as in the self-consistent sweep) must fit
+      (:func:`diffsim_jax.validation.check_memory`).
+    """
+    temperature_K = val.check_temperature("temperature_K", temperature_K)
+    params = check_params(params, model)
+    val.check_thicknesses("params.stack.thickness_nm", params.stack.thickness_nm)
+    biases = val.check_biases("biases", biases)
+    n = model.n_points if n_points is None else n_points
+    n_at_once = np.size(biases) if at_once else 1
+    val.check_memory(f"a J(V) of {np.size(biases)} biases on {n} grid points", stack_curve_bytes(n, n_at_once, grid),
+                     "use fewer biases or fewer grid points (model.n_points)")
+    if val.is_concrete((params, biases)):
+        length = float(np.sum(np.asarray(params.stack.thickness_nm)))
+        spacing = length / (n - 1)
+        masses = [float(model.materials.mass(float(x))) for x in np.asarray(params.stack.al_fraction)]
+        band_top = 4.0 * kinetic_prefactor(max(masses)) / spacing**2
+        e_top = float(params.fermi_level) + THERMAL_TAIL_KT * float(thermal_energy_eV(temperature_K))
+        v_max = float(np.max(biases))
+        if e_top > band_top - v_max:
+            raise ValueError(
+                f"the grid is too coarse for this stack: {n} points over {length:g} nm (spacing {spacing:.3g} nm) "
+                f"carry energies only up to 4t - V = {band_top - v_max:.3g} eV, below E_F + 10 k_BT = {e_top:.3g} eV "
+                f"(physics.md §3); use more grid points (model.n_points) or thinner layers"
+            )
+    return biases, temperature_K
+
+
 def current_density_curve(model: StackModel, params: StackParams, biases, temperature_K: float,
                           grid: EnergyGridConfig = EnergyGridConfig()):
-    """J(V_i) in A/cm² at ``temperature_K`` (Tsu–Esaki, physics.md eq. 10.3), no validation.
+    """J(V_i) in A/cm² at ``temperature_K`` (Tsu–Esaki, physics.md eq. 10.3).
 
-    ``temperature_K`` is static (a Python float; 0 gives the exact T → 0 limit, eq. 10.4).
-    jit/vmap/grad-safe in ``params`` and ``biases``.
+    ``temperature_K`` is static (a Python float in [0, 1000] K; 0 gives the exact T → 0
+    limit, eq. 10.4). jit/vmap/grad-safe in ``params`` and ``biases``; the inputs are
+    checked by :func:`validate_stack_inputs` (values only where they are concrete, so
+    under ``jit`` only shapes, sizes and the temperature).
     """
+    biases, temperature_K = validate_stack_inputs(model, params, biases, temperature_K, grid)
+    biases = jnp.asarray(biases, jnp.float64)
     kT = thermal_energy_eV(temperature_K)
 
     def one(bias):

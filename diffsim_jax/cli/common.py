@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 
+from .. import validation as val
 from ..design.metrics import mean_power_uW, peak_to_valley_ratio
 from .io import InputError, check_output_path
 from .plot import plot_iv_and_potential, supported_formats
@@ -21,6 +22,12 @@ DEFAULT_START = (
     "Fermi level 0.1 eV"
 )
 LOSS_SAMPLES = 40
+
+#: Exit statuses (docs/cli.md, "Exit status and outputs"): bad input, a design that did not
+#: converge (best-so-far written), interrupted.
+EXIT_BAD_INPUT = 2
+EXIT_NOT_CONVERGED = 3
+EXIT_INTERRUPTED = 130
 
 
 
@@ -53,26 +60,29 @@ def nonnegative_float(text: str) -> float:
 
 
 def bias_list(text: str) -> np.ndarray:
-    """``START:STOP:N`` (N equally spaced biases, both ends included) or ``V1,V2,…``, in V."""
+    """``START:STOP:N`` (N equally spaced biases, both ends included) or ``V1,V2,…``, in V;
+    checked by :func:`diffsim_jax.validation.check_biases` (N is checked before the array is made)."""
     try:
         if ":" in text:
             start, stop, count = text.split(":")
             start, stop, n = float(start), float(stop), int(count)
             if n < 1:
                 raise ValueError
-            biases = np.round(np.linspace(start, stop, n), 12)  # 0.1, not 0.09999999999999999
         else:
             biases = np.array([float(v) for v in text.split(",")])
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected START:STOP:N (e.g. {DEFAULT_BIASES}) or a comma-separated list of biases in V, got {text!r}"
         ) from None
-    if not np.all(np.isfinite(biases)) or np.any(biases < 0):
-        raise argparse.ArgumentTypeError(f"biases must be finite and >= 0 V, got {text!r}")
-    if np.any(np.diff(biases) <= 0):
-        raise argparse.ArgumentTypeError(f"biases must increase without repeats, got {text!r}")
-    return biases
-
+    try:
+        if ":" in text:
+            if n > val.MAX_BIASES:
+                raise ValueError(f"biases must be at most {val.MAX_BIASES} values, got {n}")
+            biases = np.round(np.linspace(start, stop, n), 12)  # 0.1, not 0.09999999999999999
+        return val.check_biases("biases", biases)
+    except ValueError as err:
+        message = str(err).removeprefix("biases ")
+        raise argparse.ArgumentTypeError(f"{text!r}: biases {message}") from None
 
 
 # --------------------------------------------------------------------------------------
@@ -158,4 +168,11 @@ def stage_plot(out, path, fmt, **kwargs) -> None:
 def error_status(message: str) -> int:
     """Print ``qtbm: error: MESSAGE`` (one line) on stderr and return the bad-input status 2."""
     print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
-    return 2
+    return EXIT_BAD_INPUT
+
+
+def not_converged_status(message: str, written: list[str]) -> int:
+    """Print ``qtbm: design did not converge: …`` (one line) on stderr and return status 3."""
+    print(f"{PROG}: design did not converge: {' '.join(str(message).split())}; best-so-far result written to "
+          f"{', '.join(written)}", file=sys.stderr)
+    return EXIT_NOT_CONVERGED

@@ -4,7 +4,7 @@
   :func:`write_iv_csv`).
 * Designs: a JSON file holding the four barrier fields, either at the top level or under
   ``"params"`` as in a ``qtbm design`` result, optionally with a ``"config"`` block of
-  :class:`~diffsim_jax.device.DeviceConfig` fields (:func:`read_params_json`).
+  :class:`~diffsim_jax.models.box.DeviceConfig` fields (:func:`read_params_json`).
 * Outputs are written atomically (:class:`StagedOutputs`): each file is written to a
   temporary file in its destination directory and moved into place with ``os.replace``
   only when every output of the run has been written, so a failed run leaves no partial
@@ -183,7 +183,7 @@ def params_from_mapping(path: str, block, cfg: DeviceConfig, prefix: str = "") -
     """Validate a params block (a dict of :data:`PARAM_FIELDS`) read from ``path``.
 
     ``prefix`` is prepended to field names in messages (``"params."`` for a design result).
-    Beyond :func:`~diffsim_jax.device.as_params` (finite values, widths > 0, E_F > 0,
+    Beyond :func:`~diffsim_jax.models.box.as_params` (finite values, widths > 0, E_F > 0,
     equal lengths) this requires every centre inside the device [0, L] and the Fermi
     level below the top of ``cfg.energy_window_eV``. Heights may have either sign.
     """
@@ -282,6 +282,8 @@ def read_params_json(path: str) -> ParamsFile:
         raise InputError(f"{path} line {err.lineno} column {err.colno}: invalid JSON ({err.msg})") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object with fields {', '.join(PARAM_FIELDS)}")
+    if "layers" in data or (isinstance(data.get("params"), dict) and "layers" in data["params"]):
+        raise InputError(f'{path}: a layer stack (it has "layers"); simulate or design it with --model stack')
     has_config = "config" in data
     cfg = config_from_mapping(path, data["config"]) if has_config else DeviceConfig()
     if "params" in data:

@@ -1,26 +1,74 @@
-"""``qtbm``: design a double-barrier RTD from I–V data on the command line.
+"""``qtbm``: design and simulate resonant-tunnelling diodes on the command line.
 
     qtbm design   --target iv.csv [--init params.json] [--iterations N] [--seed S]
                   [--jitter J] [--out result.json] [--plot result.png] [--quiet]
-                  [--model box|stack] [--temperature K]
+                  [--model box|stack] [--self-consistent] [--temperature K]
+    qtbm design   --spec spec.json [--model box|freeform] …
     qtbm simulate --params result.json [--biases 0:0.6:25] [--csv out.csv] [--plot out.png]
-                  [--quiet] [--model box|stack] [--temperature K]
+                  [--quiet] [--model box|stack] [--self-consistent] [--temperature K]
+    qtbm docs     (prints docs/cli.md, the full manual, as installed with the package)
 
-Also ``python -m diffsim_jax …``. Exit status: 0 on success, 2 on bad input (usage, an
-unreadable or invalid file, an output that cannot be written) with one line on stderr
-naming the file and the row or field, 130 when interrupted. A failed run writes nothing.
-The formats are documented in ``docs/cli.md``.
+Also ``python -m diffsim_jax …``. Exit status (:data:`EXIT_STATUSES`): 0 success; 2 bad
+input (usage, an unreadable or invalid file, a value outside the stated limits, a
+computation too large for the memory, an output that cannot be written), one line on
+stderr naming the file and the row or field, nothing written; 3 a design that did not
+converge (the optimiser gave up), its best-so-far result written and the reason on
+stderr; 130 interrupted, nothing written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
+import os
+import re
 import sys
 
+from .. import validation as val
+from .common import (
+    DEFAULT_BIASES,
+    DEFAULT_START,
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_CONVERGED,
+    PROG,
+    bias_list,
+    error_status,
+    int_at_least,
+    nonnegative_float,
+)
 
-from .common import DEFAULT_BIASES, DEFAULT_START, PROG, bias_list, error_status, int_at_least, nonnegative_float
+#: Exit statuses of ``qtbm`` (also in ``qtbm --help`` and docs/cli.md).
+EXIT_STATUSES = {
+    0: "success",
+    EXIT_BAD_INPUT: "bad input: one line on stderr naming the file and field, nothing written",
+    EXIT_NOT_CONVERGED: "a design did not converge: its best-so-far result is written, the reason on stderr",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C): nothing written",
+}
+EXIT_HELP = "exit status:\n" + "\n".join(f"  {k:<3} {v}" for k, v in EXIT_STATUSES.items())
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors in the voice of every other ``qtbm`` error."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{PROG}: error: {' '.join(message.split())} (see '{self.prog} --help')\n")
+
+
+#: A token that is a negative number or bias list ("-0.1", "-.5:0.2:4"), never an option.
+NEGATIVE_VALUE = re.compile(r"-[0-9.]")
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``--biases -0.1:0.2:4`` → ``--biases=-0.1:0.2:4``: argparse would take the value for an
+    option and say "expected one argument"; joined, the option's own check explains the value."""
+    out: list[str] = []
+    for tok in argv:
+        if out and NEGATIVE_VALUE.match(tok) and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={tok}"
+        else:
+            out.append(tok)
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -31,8 +79,8 @@ def add_command(sub, name: str, func, summary: str, description: str, example: s
         name,
         help=summary,
         description=description,
-        epilog=f"example:\n  {example}\n\n"
-        "Exit status 2 with one line on stderr for bad input; nothing is written then.",
+        epilog=f"example{'s' if chr(10) in example else ''}:\n  {example}\n\n{EXIT_HELP}\n"
+        "Manual: 'qtbm docs' (docs/cli.md).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(func=func)
@@ -42,8 +90,8 @@ def add_command(sub, name: str, func, summary: str, description: str, example: s
 def add_plot_option(parser: argparse.ArgumentParser, curves: str) -> None:
     parser.add_argument(
         "--plot", metavar="IMAGE",
-        help=f"also write a figure: {curves} in µA vs V, and the potential profile in eV vs nm; "
-        "format from the extension (.png, .pdf, .svg)",
+        help=f"also write a figure: {curves} (µA vs V; A/cm² vs V with --model stack), and the potential "
+        "profile in eV vs nm; format from the extension (.png, .pdf, .svg)",
     )
 
 
@@ -51,14 +99,15 @@ MODELS = ("box", "stack", "freeform")
 
 
 def temperature(text: str) -> float:
-    """An argparse type: a temperature in K, finite and >= 0."""
+    """An argparse type: a temperature in K inside :data:`diffsim_jax.validation.TEMPERATURE_RANGE_K`."""
     try:
         value = float(text)
     except ValueError:
-        value = float("nan")
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a temperature in K (a finite number >= 0), got {text!r}")
-    return value
+        raise argparse.ArgumentTypeError(f"expected a temperature in K, got {text!r}") from None
+    try:
+        return val.check_temperature("temperature", value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -74,25 +123,35 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="--model stack only: Schrödinger-Poisson self-consistent charge (physics.md §11); the emitter Fermi "
         "level follows from its doping; simulate sweeps the bias up and down and reports bistability",
     )
+    low, high = val.TEMPERATURE_RANGE_K
     parser.add_argument(
         "--temperature", type=temperature, default=None, metavar="K",
-        help="temperature in K for --model stack (0 = the exact 0 K limit); default: a design result's "
-        "temperature, otherwise 300",
+        help=f"temperature in K for --model stack, {low:g} to {high:g} (0 = the exact 0 K limit); default: a "
+        "design result's temperature, otherwise 300",
     )
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG,
         description=(
-            "Design the barriers (or, with --model stack, the AlGaAs/GaAs layers) and Fermi level\n"
-            "of a resonant-tunnelling diode that produce a measured or wanted I-V curve, and\n"
-            "simulate designs. Units: bias in V, current in µA (box model) or current density in\n"
-            "A/cm² (stack model), energies in eV, lengths in nm, temperature in K."
+            "Design and simulate resonant-tunnelling diodes. Two device models:\n"
+            "  --model box    the paper's double barrier (smooth boxes: heights eV, centres nm,\n"
+            "                 widths nm, Fermi level eV); 0 K current I in µA.\n"
+            "  --model stack  a grown AlGaAs/GaAs layer stack (JSON 'layers': thickness_nm,\n"
+            "                 al_fraction, doping_cm3 in cm^-3); Tsu-Esaki current density J in\n"
+            "                 A/cm² at --temperature K (default 300), optionally --self-consistent\n"
+            "                 (Schrödinger-Poisson charge, up and down sweeps, bistability).\n"
+            "'design' fits a model to a measured or wanted I-V (J-V) curve, or (--spec) to figures\n"
+            "of merit; 'simulate' computes the curve of a design or stack.\n"
+            "Units: bias V, current µA (box) or A/cm² (stack), energy eV, length nm, temperature K.\n"
+            f"Limits: temperature {val.TEMPERATURE_RANGE_K[0]:g}-{val.TEMPERATURE_RANGE_K[1]:g} K, layers at most "
+            f"{val.MAX_LAYER_THICKNESS_NM:g} nm, at most {val.MAX_BIASES} biases, half the machine's memory."
         ),
-        epilog="Run 'qtbm COMMAND --help' for the options of each command. Formats: docs/cli.md.",
+        epilog=f"Run 'qtbm COMMAND --help' for the options of each command; 'qtbm docs' prints the manual\n"
+        f"(docs/cli.md: formats, examples, limits).\n{EXIT_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s (diffsim_jax) {__version__}")
@@ -100,15 +159,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = add_command(
         sub, "design", cmd_design,
-        "fit barrier heights (eV), centres (nm), widths (nm) and Fermi level (eV) to I-V data",
+        "fit a design to I-V data (box: barriers and Fermi level; stack: layer thicknesses and Al fractions)",
         (
-            "Fit the barriers and Fermi level of the device to I-V data by gradient descent\n"
-            "(AdaBelief through the differentiable simulator), starting from --init.\n\n"
-            "TARGET CSV: a header line 'bias_V,current_uA', then one row per bias: bias in V\n"
-            "(>= 0, strictly increasing), current in µA; at least 3 rows, not all currents 0.\n"
-            "Blank lines and lines starting with '#' are ignored."
+            "Fit a design to I-V data by gradient descent (AdaBelief through the differentiable\n"
+            "simulator), starting from --init.\n"
+            "  --model box (default): barrier heights (eV), centres (nm), widths (nm) and the Fermi\n"
+            "    level (eV) of the paper's device, to a 0 K current in µA.\n"
+            "  --model stack: the free layer thicknesses (nm), Al fractions and the Fermi level of\n"
+            "    the --init stack (required), to a current density in A/cm² at --temperature K;\n"
+            "    with --self-consistent through the Schrödinger-Poisson J(V) (E_F from the doping).\n\n"
+            "TARGET CSV: a header line 'bias_V,current_uA' ('bias_V,current_density_Acm2' for\n"
+            "--model stack), then one row per bias: bias in V (>= 0, strictly increasing), current\n"
+            "in µA (A/cm²); at least 3 rows, not all currents 0. Blank lines and lines starting\n"
+            "with '#' are ignored."
         ),
-        "qtbm design --target iv.csv --out result.json --plot result.png",
+        "qtbm design --target iv.csv --out result.json --plot result.png\n"
+        "  qtbm design --model stack --init rtd.json --target jv.csv --temperature 77 --out fit.json",
     )
     d.add_argument(
         "--target", metavar="CSV",
@@ -125,12 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--init", metavar="JSON",
         help="starting design: JSON with heights_eV (eV), centers_nm (nm), widths_nm (nm), fermi_level_eV "
         "(eV), or a previous 'qtbm design' result; an optional 'config' block sets the device "
-        f"(DeviceConfig fields). Default: {DEFAULT_START}",
+        f"(DeviceConfig fields). Default: {DEFAULT_START}. With --model stack (required there): a stack JSON "
+        "(layers with thickness_nm, al_fraction, doping_cm3) or a stack design result",
     )
     d.add_argument(
         "--iterations", type=int_at_least(1), default=1000, metavar="N",
-        help="optimiser (AdaBelief) steps; 1000 steps on 25 biases take about 10 s including compilation; "
-        "default %(default)s",
+        help="optimiser (AdaBelief) steps; 1000 steps on 25 biases take about 10 s including compilation "
+        "(box model); default %(default)s",
     )
     d.add_argument(
         "--seed", type=int_at_least(0), default=0, metavar="S",
@@ -153,28 +220,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add_command(
         sub, "simulate", cmd_simulate,
-        "compute the I-V curve (µA vs V) of a design",
+        "compute the I-V curve of a design (box: µA vs V; stack: A/cm² vs V at a temperature)",
         (
-            "Compute the 0 K current (µA) of a design at each bias (V). Without --csv the I-V\n"
-            "is printed on stdout as CSV (bias_V,current_uA), the format 'design' reads."
+            "Compute the curve of a design at each bias (V):\n"
+            "  --model box (default): the 0 K current in µA; CSV columns bias_V,current_uA.\n"
+            "  --model stack: the Tsu-Esaki current density in A/cm² at --temperature K (default\n"
+            "    a design result's temperature, else 300); CSV columns bias_V,current_density_Acm2;\n"
+            "    --self-consistent sweeps up and down with Schrödinger-Poisson charge.\n"
+            "Without --csv the curve is printed on stdout as CSV, the format 'design' reads."
         ),
-        "qtbm simulate --params result.json --biases 0:0.6:25 --csv iv.csv --plot iv.png",
+        "qtbm simulate --params result.json --biases 0:0.6:25 --csv iv.csv --plot iv.png\n"
+        "  qtbm simulate --model stack --params rtd.json --temperature 300 --biases 0:0.4:33 --csv jv.csv",
     )
     s.add_argument(
         "--params", required=True, metavar="JSON",
         help="the design: a 'qtbm design' result (its params and config blocks are used), or JSON with "
-        "heights_eV (eV), centers_nm (nm), widths_nm (nm), fermi_level_eV (eV) and an optional config block",
+        "heights_eV (eV), centers_nm (nm), widths_nm (nm), fermi_level_eV (eV) and an optional config block; "
+        "with --model stack a stack JSON (layers: thickness_nm in nm, al_fraction, doping_cm3 in cm^-3) or a "
+        "stack design result",
     )
     s.add_argument(
         "--biases", type=bias_list, metavar="SPEC",
         help="biases in V: START:STOP:N for N equally spaced biases from START to STOP V inclusive, "
-        "or a list V1,V2,... (default: the biases of a design result, otherwise "
-        f"{DEFAULT_BIASES})",
+        f"or a list V1,V2,...; >= 0, increasing, at most {val.MAX_BIASES} (default: the biases of a design "
+        f"result, otherwise {DEFAULT_BIASES}, or 0:0.4:33 with --model stack)",
     )
-    s.add_argument("--csv", metavar="CSV", help="write the I-V here (bias_V in V, current_uA in µA) instead of stdout")
+    s.add_argument("--csv", metavar="CSV", help="write the curve here instead of stdout (bias_V in V, current_uA "
+                   "in µA; current_density_Acm2 in A/cm² with --model stack)")
     add_plot_option(s, "the I-V (with the design target, if the file has one)")
     add_model_options(s)
     s.add_argument("--quiet", action="store_true", help="no summary on stdout (the CSV is still printed without --csv)")
+
+    doc = add_command(sub, "docs", cmd_docs, "print the manual (docs/cli.md, installed with the package)",
+                      "Print the manual of qtbm (docs/cli.md): commands, file formats, limits, examples.",
+                      "qtbm docs | less")
+    doc.add_argument("--path", action="store_true", help="print where the installed manual is instead")
     return parser
 
 
@@ -220,18 +300,40 @@ def cmd_simulate(args, argv: list[str]) -> int:
     return cmd_simulate_box(args, argv)
 
 
+def manual_path() -> str:
+    """The installed manual: ``diffsim_jax/cli/cli.md`` (package data, a link to docs/cli.md in a
+    checkout), else docs/cli.md beside the package (a source tree without the link)."""
+    candidates = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "cli.md"),
+                  os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "cli.md")]
+    for path in candidates:
+        if os.path.isfile(path):
+            return os.path.normpath(path)
+    raise OSError(f"the manual is not installed (looked for {', '.join(map(os.path.normpath, candidates))}); "
+                  "it is docs/cli.md in the source repository")
+
+
+def cmd_docs(args, argv: list[str]) -> int:
+    path = manual_path()
+    if args.path:
+        print(path)
+    else:
+        with open(path, encoding="utf-8") as f:
+            sys.stdout.write(f.read())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run ``qtbm`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run ``qtbm`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status (:data:`EXIT_STATUSES`)."""
+    argv = join_negative_values(list(sys.argv[1:] if argv is None else argv))
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors (status 2)
-        return exc.code if isinstance(exc.code, int) else 2
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     try:
         return args.func(args, argv)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; no output written", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except (ValueError, json.JSONDecodeError) as err:  # InputError and the library's argument checks
         return error_status(str(err))
     except OSError as err:
