@@ -50,6 +50,16 @@ class InfeasibleError(ValueError):
     non-finite loss: the step is undone and retried shorter."""
 
 
+class NotConvergedError(RuntimeError):
+    """An iterative solver (e.g. the self-consistent Schrödinger–Poisson loop) did not reach its
+    tolerance. At a trial step of the optimisation loop it is handled like
+    :class:`InfeasibleError`; ``qtbm`` exits with status 3 for it."""
+
+
+#: What the optimisation loop treats as a failed trial step (undone, retried shorter).
+TRIAL_STEP_FAILURES = (InfeasibleError, NotConvergedError)
+
+
 def fmt(x) -> str:
     """A value as messages show it: ``0.6``, ``1e+06``, ``[0.1, nan, …]`` (at most 6 entries),
     ``'abc'`` for text; never a NumPy repr such as ``np.float64(0.6)``."""

@@ -22,6 +22,7 @@ from .common import (
     iv_figures_of_merit,
     loss_summary,
     params_lines,
+    progress_option,
     sha256,
     stage_plot,
 )
@@ -93,7 +94,8 @@ def cmd_design_box(args, argv: list[str]) -> int:
     dcfg = DesignConfig(iterations=args.iterations)
     start = jittered_start(p0, cfg, dcfg, args.jitter, args.seed)
     result = design(
-        data.biases, data.currents, start, cfg, args.iterations, design_config=dcfg, progress=not args.quiet
+        data.biases, data.currents, start, cfg, args.iterations, design_config=dcfg,
+        progress=progress_option(args.quiet),
     )
     doc = design_document(result, data, args, start, target_sha256, argv)
     with StagedOutputs() as out:

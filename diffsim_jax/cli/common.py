@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import validation as val
 from ..design.metrics import mean_power_uW, peak_to_valley_ratio
+from ..observables import validate_stack_inputs
 from .io import InputError, check_output_path
 from .plot import plot_iv_and_potential, supported_formats
 
@@ -169,6 +170,21 @@ def error_status(message: str) -> int:
     """Print ``qtbm: error: MESSAGE`` (one line) on stderr and return the bad-input status 2."""
     print(f"{PROG}: error: {' '.join(str(message).split())}", file=sys.stderr)
     return EXIT_BAD_INPUT
+
+
+def check_stack_work(path: str, model, params, biases, temperature_K: float, self_consistent: bool) -> None:
+    """:func:`diffsim_jax.observables.validate_stack_inputs` before any work, as an InputError naming
+    ``path`` (thicknesses, grid, temperature, biases, memory; the self-consistent sweep solves one
+    bias at a time)."""
+    try:
+        validate_stack_inputs(model, params, biases, temperature_K, at_once=not self_consistent)
+    except ValueError as err:
+        raise InputError(f"{path}: {err}") from None
+
+
+def progress_option(quiet: bool) -> bool | None:
+    """``progress=`` of the library: never with --quiet, else only when stderr is a terminal."""
+    return False if quiet else None
 
 
 def not_converged_status(message: str, written: list[str]) -> int:

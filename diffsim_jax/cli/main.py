@@ -42,7 +42,8 @@ from .common import (
 EXIT_STATUSES = {
     0: "success",
     EXIT_BAD_INPUT: "bad input: one line on stderr naming the file and field, nothing written",
-    EXIT_NOT_CONVERGED: "a design did not converge: its best-so-far result is written, the reason on stderr",
+    EXIT_NOT_CONVERGED: "did not converge: a design's best-so-far result is written (a simulation writes "
+    "nothing), the reason on stderr",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C): nothing written",
 }
 EXIT_HELP = "exit status:\n" + "\n".join(f"  {k:<3} {v}" for k, v in EXIT_STATUSES.items())
@@ -334,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; no output written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except val.NotConvergedError as err:  # a solver (not the input) failed: nothing was written
+        print(f"{PROG}: did not converge: {' '.join(str(err).split())}; no output written", file=sys.stderr)
+        return EXIT_NOT_CONVERGED
     except (ValueError, json.JSONDecodeError) as err:  # InputError and the library's argument checks
         return error_status(str(err))
     except OSError as err:

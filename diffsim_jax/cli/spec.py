@@ -1,6 +1,6 @@
 """``qtbm design --spec spec.json``: design from figures of merit (physics.md §12; docs/cli.md).
 
-The spec (validated by :func:`diffsim_jax.spec_design.load_spec`) states targets for the
+The spec (validated by :func:`diffsim_jax.design.spec.load_spec`) states targets for the
 peak bias, peak current, peak-to-valley ratio and mean power; the loss is the weighted
 sum of squared relative errors of their smooth versions (physics.md eqs. 12.7–12.8). The
 box model starts from ``--init`` (default: the paper's original RTD); the free-form model
@@ -24,7 +24,7 @@ def cmd_design_spec(args, argv: list[str]) -> int:
     import jax.numpy as jnp  # noqa: PLC0415
 
     from .. import __version__  # noqa: PLC0415
-    from .common import PROG, params_lines, sha256, check_outputs  # noqa: PLC0415
+    from .common import PROG, check_outputs, not_converged_status, params_lines, progress_option, sha256  # noqa: PLC0415
     from ..models.box import BoxModel, DeviceConfig, default_params  # noqa: PLC0415
     from ..design import FitConfig
     from ..models.freeform import FreeformModel
@@ -54,7 +54,7 @@ def cmd_design_spec(args, argv: list[str]) -> int:
         model = FreeformModel.from_config(cfg, amplitude_weight=10.0, max_amplitude_eV=0.5)
         start = model.init_params(args.seed, float(p0.fermi_level))
     observable = iv_observable(cfg)
-    res, report = design_to_spec(model, spec, start, observable, fit_config, progress=not args.quiet)
+    res, report = design_to_spec(model, spec, start, observable, fit_config, progress=progress_option(args.quiet))
     params = jax.tree_util.tree_map(jnp.asarray, res.params)
     biases = np.asarray(spec.biases_V)
     currents = np.asarray(model_iv_curve(model, params, jnp.asarray(biases), cfg))
@@ -65,7 +65,8 @@ def cmd_design_spec(args, argv: list[str]) -> int:
                  "weights": dict(spec.weights), "temperature": spec.temperature},
         "figures_of_merit": report,
         "fit": {"iterations": int(np.size(res.loss_history)), "best_loss": float(np.nanmin(res.loss_history)),
-                "seconds": round(float(res.seconds), 3)},
+                "seconds": round(float(res.seconds), 3), "converged": not res.stopped,
+                "stopped": res.stopped or None, "last_failure": res.failure or None},
         "config": cfg.to_dict(),
         "currents": {"bias_V": [float(v) for v in biases], "fitted_uA": [float(v) for v in currents]},
         "seed": args.seed,
@@ -87,4 +88,6 @@ def cmd_design_spec(args, argv: list[str]) -> int:
         extra = params_lines(res.params) if args.model == "box" else [f"  Fermi level {float(params.fermi_level):.4f} eV"]
         print(f"{PROG} design: {args.model} model to the figures of merit of {args.spec} ({doc['fit']['seconds']:.1f} s)",
               *lines, *extra, f"  wrote {', '.join(written)}", sep="\n")
+    if res.stopped:
+        return not_converged_status(f"{res.stopped} ({res.failure})" if res.failure else res.stopped, written)
     return 0

@@ -8,12 +8,18 @@ free-form networks, spec designs and 2-D gate arrays — runs through :func:`opt
 * the optimiser is a sequence of :class:`Stage` s, each an Optax transformation run for
   a number of steps (:func:`adabelief` for the paper's schedule, :func:`lbfgs` for a
   polishing stage that starts from the best iterate so far);
-* a step whose loss, gradient or update is not finite is undone: first-order stages
+* a step whose loss, gradient or update is not finite — or whose loss raises
+  :class:`~diffsim_jax.validation.InfeasibleError` (a design the model cannot evaluate, e.g.
+  a contact that lost charge neutrality) or :class:`~diffsim_jax.validation.NotConvergedError`
+  (an inner solver that failed) — is undone: first-order stages
   retry the last good step at half its length, then a quarter, … (backtracking along
   the update; ``optax.apply_if_finite`` would evaluate the same point again and stay
   there for ever); L-BFGS restarts from the best iterate with a fresh memory, at most
   five times;
 * the best finite iterate is tracked and returned, so the result is always finite;
+  with ``max_failed_steps`` the loop gives up after that many consecutive failed steps
+  (and L-BFGS after its restarts), keeping the best iterate and saying why in
+  ``OptimizeResult.stopped`` — a design that did not converge;
 * an optional ``monitor(params) -> {name: float}`` is called every ``monitor_every``
   steps and a ``target_loss`` stops the loop early; the progress bar is shown only
   when stderr is a terminal.
@@ -36,8 +42,13 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from ..validation import TRIAL_STEP_FAILURES
+
 #: L-BFGS restarts from the best iterate after a non-finite step, at most this often.
 MAX_LBFGS_RESTARTS = 5
+#: Consecutive failed first-order steps after which ``qtbm`` designs give up (``max_failed_steps``):
+#: the retried step is then 2⁻²⁰ ≈ 10⁻⁶ of the last good one.
+MAX_FAILED_STEPS = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +102,9 @@ class OptimizeResult:
       stage_starts: stage name -> index of its first entry in ``loss_history``.
       monitor: {"step", "seconds", and each key the monitor returns} as arrays; "seconds"
         counts from the start, compilation included.
+      stopped: why the loop gave up before its last step ("" when it ran every step or
+        reached ``target_loss``): too many consecutive failed steps, or L-BFGS out of restarts.
+      failure: the message of the last trial step that raised (infeasible or not converged), or "".
     """
 
     params: Any
@@ -101,6 +115,13 @@ class OptimizeResult:
     best_loss: float = np.nan
     stage_starts: dict = dataclasses.field(default_factory=dict)
     monitor: dict = dataclasses.field(default_factory=dict)
+    stopped: str = ""
+    failure: str = ""
+
+    @property
+    def converged(self) -> bool:
+        """False when the loop gave up (:attr:`stopped`): the result is the best iterate so far."""
+        return not self.stopped
 
     @property
     def final_loss(self) -> float:
@@ -113,7 +134,7 @@ class OptimizeResult:
         return int(np.sum(self.skipped))
 
 
-def _strong(tree):
+def strongly_typed(tree):
     """Cast every leaf to a strongly typed array: a weak-typed leaf whose type changes after
     the first update would make ``jit`` compile the step twice."""
     return jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=jnp.result_type(a)), tree)
@@ -164,6 +185,7 @@ def optimize(
     progress: bool | None = None,
     desc: str = "design",
     jit: bool = True,
+    max_failed_steps: int | None = None,
 ) -> OptimizeResult:
     """Minimise ``loss(params)`` over the normalised coordinates z of ``normalization``.
 
@@ -183,10 +205,17 @@ def optimize(
       jit: compile each stage's step (``False`` for losses that cannot be traced as a
         whole: the self-consistent model checks convergence in Python; its gradient still
         comes from the implicit function theorem, physics.md §11).
+      max_failed_steps: give up (``OptimizeResult.stopped``) after this many consecutive
+        failed steps of a first-order stage (None: never; each retry halves the step, so 20
+        is a step of 10⁻⁶ of the last good one).
 
-    The first iterate must have a finite loss and gradient (else ``ValueError``); after
-    that, non-finite steps are undone as described in the module docstring.
+    The first iterate must have a finite loss and gradient (else ``ValueError``; an
+    infeasible start raises its own :class:`~diffsim_jax.validation.InfeasibleError`);
+    after that, failed steps are undone as described in the module docstring.
     """
+    if max_failed_steps is not None and (not isinstance(max_failed_steps, int) or isinstance(max_failed_steps, bool)
+                                         or max_failed_steps < 1):
+        raise ValueError(f"max_failed_steps must be a positive integer or None, got {max_failed_steps!r}")
     if isinstance(stages, optax.GradientTransformation):
         if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
             raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
@@ -203,12 +232,13 @@ def optimize(
     if progress is None:
         progress = sys.stderr.isatty()
     t0 = time.perf_counter()
-    z = _strong(normalization.zeros())
+    z = strongly_typed(normalization.zeros())
     history: list[float] = []
     skipped: list[bool] = []
     mon: dict[str, list] = {"step": [], "seconds": []}
     best = {"loss": np.inf, "z": z, "it": 0}
     stage_starts: dict[str, int] = {}
+    stopped = failure = ""
 
     def run_monitor(z_now, it):
         values = monitor(normalization.to_physical(z_now))
@@ -238,11 +268,16 @@ def optimize(
             if stage.line_search and np.isfinite(best["loss"]):
                 z = best["z"]
             step = _step_function(stage, loss_z, jit)
-            state = _strong(stage.optimizer.init(z))
+            state = strongly_typed(stage.optimizer.init(z))
             failures = restarts = 0
             for it in range(stage.steps):
-                z_new, state_new, value, ok = step(z, state)
-                value, ok = float(value), bool(ok)
+                try:
+                    z_new, state_new, value, ok = step(z, state)
+                    value, ok = float(value), bool(ok)
+                except TRIAL_STEP_FAILURES as err:  # an infeasible or unsolvable trial design
+                    if not history:
+                        raise  # the start itself: bad input, in the model's own words
+                    z_new, state_new, value, ok, failure = z, state, math.nan, False, str(err)
                 if not ok and not history:
                     raise ValueError(f"the loss or its gradient is not finite at the initial design (loss {value})")
                 done = record(value, z, ok)
@@ -252,11 +287,15 @@ def optimize(
                 elif stage.line_search:
                     restarts += 1
                     if restarts > MAX_LBFGS_RESTARTS:
+                        stopped = f"L-BFGS gave up after {MAX_LBFGS_RESTARTS} restarts from failed steps"
                         break
-                    z, state = best["z"], _strong(stage.optimizer.init(best["z"]))
+                    z, state = best["z"], strongly_typed(stage.optimizer.init(best["z"]))
                 else:  # retry the last good step at half the length (the state stays that of the good step)
                     failures += 1
                     z = _shorten(z_good, z_full, 0.5**failures)
+                    if max_failed_steps is not None and failures >= max_failed_steps:
+                        stopped = f"{failures} consecutive trial steps failed, the last shortened to 2^-{failures}"
+                        done = True
                 if it % 25 == 0 or it == stage.steps - 1:
                     bar.set_postfix(loss=f"{value:.3e}")
                     bar.update(len(history) - bar.n)
@@ -272,7 +311,8 @@ def optimize(
         run_monitor(best["z"], len(history))
     params = jax.tree_util.tree_map(np.asarray, normalization.to_physical(best["z"]))
     return OptimizeResult(params, np.asarray(history), best_it, time.perf_counter() - t0, np.asarray(skipped, bool),
-                          float(best["loss"]), stage_starts, {k: np.asarray(v) for k, v in mon.items()})
+                          float(best["loss"]), stage_starts, {k: np.asarray(v) for k, v in mon.items()},
+                          stopped, failure)
 
 
 def design_model(
@@ -284,6 +324,7 @@ def design_model(
     iterations: int = 1000,
     progress: bool | None = None,
     jit: bool = True,
+    max_failed_steps: int | None = None,
 ) -> OptimizeResult:
     """Design with any device model (:mod:`diffsim_jax.models`): minimise ``loss(params)``.
 
@@ -299,12 +340,14 @@ def design_model(
       progress: tqdm bar; ``None`` shows it when stderr is a terminal.
       jit: compile the optimiser step (``False`` for losses that cannot be traced, e.g.
         self-consistent ones).
+      max_failed_steps: see :func:`optimize` (give up after this many consecutive failed steps).
     """
     if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
     if optimizer is None:
         optimizer = adabelief(iterations)
-    return optimize(loss, model.normalization(init_params), optimizer, iterations, progress=progress, jit=jit)
+    return optimize(loss, model.normalization(init_params), optimizer, iterations, progress=progress, jit=jit,
+                    max_failed_steps=max_failed_steps)
 
 
 @dataclasses.dataclass(frozen=True)
