@@ -160,7 +160,8 @@ def validate_stack_inputs(model: StackModel, params: StackParams, biases, temper
       in (0, 1000] nm (:func:`diffsim_jax.validation.check_thicknesses`);
     * ``biases``: 1-D, finite, ≥ 0 V, strictly increasing (values only when concrete);
     * ``temperature_K``: a Python number in [0, 1000] K;
-    * the grid (``n_points``, default ``model.n_points``) must carry the electrons: the
+    * the grid (``n_points``, default ``model.n_points``, or the device-following grid of
+      :meth:`~diffsim_jax.models.stack.StackModel.with_grid` when that is None) must carry the electrons: the
       highest energy, E_F + 10 k_BT, must lie below the collector's lattice band top
       4t − V, t = ħ²/(2m*a²), a = L/(N − 1) (physics.md §3); a 1 mm layer on 170 points
       fails this;
@@ -173,6 +174,10 @@ def validate_stack_inputs(model: StackModel, params: StackParams, biases, temper
     val.check_thicknesses("params.stack.thickness_nm", params.stack.thickness_nm)
     biases = val.check_biases("biases", biases)
     n = model.n_points if n_points is None else n_points
+    if n is None and val.is_concrete(params):  # the device-following default grid (physics.md eq. 9.13)
+        n = model.with_grid(params, temperature_K).n_points
+    if n is None:  # traced parameters and no grid yet: the model itself refuses to run
+        return biases, temperature_K
     n_at_once = np.size(biases) if at_once else 1
     val.check_memory(f"a J(V) of {np.size(biases)} biases on {n} grid points", stack_curve_bytes(n, n_at_once, grid),
                      "use fewer biases or fewer grid points (model.n_points)")

@@ -37,6 +37,7 @@ from .common import (
     int_at_least,
     nonnegative_float,
 )
+from .stack import add_stack_options, reject_stack_only_options
 
 #: Exit statuses of ``qtbm`` (also in ``qtbm --help`` and docs/cli.md).
 EXIT_STATUSES = {
@@ -217,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_plot_option(d, "target and fitted I-V")
     add_model_options(d)
+    add_stack_options(d, profiles=False)
     d.add_argument("--quiet", action="store_true", help="no progress bar and no summary on stdout")
 
     s = add_command(
@@ -250,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "in µA; current_density_Acm2 in A/cm² with --model stack)")
     add_plot_option(s, "the I-V (with the design target, if the file has one)")
     add_model_options(s)
+    add_stack_options(s, profiles=True)
     s.add_argument("--quiet", action="store_true", help="no summary on stdout (the CSV is still printed without --csv)")
 
     doc = add_command(sub, "docs", cmd_docs, "print the manual (docs/cli.md, installed with the package)",
@@ -265,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_design(args, argv: list[str]) -> int:
     if (args.target is None) == (args.spec is None):
         raise ValueError("design needs exactly one of --target CSV (a curve to fit) and --spec JSON (figures of merit)")
+    if args.model != "stack":
+        reject_stack_only_options(args)
     if args.spec is not None:
         from .spec import cmd_design_spec
 
@@ -285,6 +290,8 @@ def cmd_design(args, argv: list[str]) -> int:
 
 
 def cmd_simulate(args, argv: list[str]) -> int:
+    if args.model != "stack":
+        reject_stack_only_options(args)
     if args.model == "freeform":
         raise ValueError("simulate supports --model box and stack; a free-form design is simulated in Python "
                          "(diffsim_jax.model_iv_curve)")
