@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-all reproduce bench clean
+.PHONY: venv test test-all reproduce bench docs clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,13 @@ bench: $(STAMP)
 	$(PY) bench/bench_thermal.py
 	$(PY) bench/bench_selfconsistent.py
 	$(PY) bench/bench_freeform.py
+
+# The documentation site (docs/_build/html): pinned docs/requirements.txt on top of the venv;
+# the tutorials in docs/tutorials/ are executed by the build, and any warning is an error.
+docs: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c requirements.txt -r docs/requirements.txt
+	$(PY) -m pip check
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

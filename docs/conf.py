@@ -33,7 +33,6 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
 root_doc = "index"
 exclude_patterns = ["_build", "jupyter_execute", "requirements.txt", "**/.ipynb_checkpoints"]
-templates_path = ["_templates"]
 
 # --- MyST ----------------------------------------------------------------------------------
 # dollarmath: $…$ and $$…$$ (physics.md's equations); amsmath: \begin{aligned} blocks;
@@ -137,7 +136,7 @@ def _listed_names(ref_dir):
             continue
         with open(os.path.join(ref_dir, fname), encoding="utf-8") as f:
             text = f.read()
-        for package, name in re.findall(r"\b(diffsim_jax|pinn_sciann)\.(\w+)\b", text):
+        for package, name in re.findall(r"\b(diffsim_jax|pinn_sciann)\.((?!__)\w+)\b", text):
             listed.setdefault(package, set()).add(name)
         for package in re.findall(r"(?:automodule|currentmodule)::\s*(\w+)", text):
             listed.setdefault(package, set()).update(re.findall(r"^ {3}(\w+)\s*$", text, re.M))
