@@ -27,11 +27,13 @@ import optax
 
 import diffsim_jax as ds
 import pinn_sciann as pn
-from diffsim_jax import freeform as ff
-from diffsim_jax.design import iv_loss
-from diffsim_jax.device import BoxModel
-from diffsim_jax.paper_devices import original_params
-from diffsim_jax.qtbm import transmission_sweep
+from diffsim_jax.design import losses
+from diffsim_jax import observables
+from diffsim_jax.design import loop
+from diffsim_jax.design.losses import iv_loss
+from diffsim_jax.models.box import BoxModel
+from diffsim_jax.models.box import original_params
+from diffsim_jax.physics.qtbm import transmission_sweep
 from experiments.freeform import iv_freeform_model, transmission_model, triple_barrier
 from pinn_sciann.targets import eval_energies
 
@@ -60,8 +62,8 @@ def main(argv=None):
     e = jnp.asarray(eval_energies(cfg))
     target = jnp.asarray(pn.target_transmission(np.asarray(e), cfg))
     model = transmission_model(cfg)
-    p = ff._strong(model.random_params(0, scale=0.5))
-    loss = ff.transmission_loss(model, cfg.bias_V, e, target)
+    p = loop.strongly_typed(model.random_params(0, scale=0.5))
+    loss = losses.transmission_loss(model, cfg.bias_V, e, target)
     vg_net = jax.jit(jax.value_and_grad(loss))
     u = model.solver_input(p, cfg.bias_V).potential_eV
     def array_loss(u):
@@ -80,7 +82,7 @@ def main(argv=None):
         upd, state = lbfgs.update(g, state, z, value=v, grad=g, value_fn=loss)
         return optax.apply_updates(z, upd), state
 
-    state = ff._strong(lbfgs.init(p))
+    state = loop.strongly_typed(lbfgs.init(p))
     t0 = time.perf_counter()
     compiled = jax.jit(step).lower(p, state).compile()
     out["lbfgs_compile_s"] = time.perf_counter() - t0
@@ -92,15 +94,15 @@ def main(argv=None):
     biases = jnp.linspace(0.0, 0.6, 31)
     i_t = jnp.asarray(ds.iv_curve(triple_barrier(), biases, dcfg))
     fmodel = iv_freeform_model(dcfg)
-    fp = ff._strong(fmodel.random_params(0, scale=0.5, fermi_level_eV=0.05))
-    f_vg = jax.jit(jax.value_and_grad(iv_loss(fmodel, ff.iv_observable(dcfg), biases, i_t)))
+    fp = loop.strongly_typed(fmodel.random_params(0, scale=0.5, fermi_level_eV=0.05))
+    f_vg = jax.jit(jax.value_and_grad(iv_loss(fmodel, observables.iv_observable(dcfg), biases, i_t)))
     bmodel = BoxModel.from_config(dcfg)
-    b_vg = jax.jit(jax.value_and_grad(iv_loss(bmodel, ff.iv_observable(dcfg), biases, i_t)))
+    b_vg = jax.jit(jax.value_and_grad(iv_loss(bmodel, observables.iv_observable(dcfg), biases, i_t)))
     out["iv_grad_freeform_s"] = timeit(f_vg, fp, repeats=r)
-    out["iv_grad_box_s"] = timeit(b_vg, ff._strong(original_params()), repeats=r)
+    out["iv_grad_box_s"] = timeit(b_vg, loop.strongly_typed(original_params()), repeats=r)
     out["iv_freeform_over_box"] = out["iv_grad_freeform_s"] / out["iv_grad_box_s"]
     cfg4 = dataclasses.replace(dcfg, n_points=397)
-    f4_vg = jax.jit(jax.value_and_grad(iv_loss(fmodel.with_grid(397), ff.iv_observable(cfg4), biases, i_t)))
+    f4_vg = jax.jit(jax.value_and_grad(iv_loss(fmodel.with_grid(397), observables.iv_observable(cfg4), biases, i_t)))
     out["iv_grad_freeform_4x_grid_s"] = timeit(f4_vg, fp, repeats=r)
     out["iv_4x_grid_over_1x"] = out["iv_grad_freeform_4x_grid_s"] / out["iv_grad_freeform_s"]
 

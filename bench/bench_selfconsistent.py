@@ -30,9 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import diffsim_jax  # noqa: F401  (float64)
-from diffsim_jax import selfconsistent as sc
-from diffsim_jax.density import density_on_grid
-from diffsim_jax.stack import Layer, Stack
+from diffsim_jax.models import selfconsistent as sc
+from diffsim_jax.physics.density import density_on_grid
+from diffsim_jax.physics.layers import Layer, Stack
 
 
 def realistic_rtd() -> Stack:

@@ -37,12 +37,12 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import diffsim_jax as ds  # noqa: E402
-from diffsim_jax.current import iv_curve_unchecked  # noqa: E402
-from diffsim_jax.paper_devices import modified_params, original_params  # noqa: E402
-from diffsim_jax.qtbm import _lead_phases, _solve_many, lattice, transmission_many, transmission_sweep  # noqa: E402
+from diffsim_jax.observables import iv_curve_unchecked  # noqa: E402
+from diffsim_jax.models.box import modified_params, original_params  # noqa: E402
+from diffsim_jax.physics.qtbm import lead_phases, solve_many, lattice, transmission_many, transmission_sweep  # noqa: E402
 
 # the module, not the function ``ds.current`` that the package exports under the same name
-current_module = importlib.import_module("diffsim_jax.current")
+current_module = importlib.import_module("diffsim_jax.physics.current")
 
 
 def timeit(fn, *args, repeats=30):
@@ -60,7 +60,7 @@ def _dense_matrix(potential, energy, length, m_eff):
     """The physics.md §3 matrix A assembled densely (baseline only; the package never does this)."""
     lat = lattice(potential, length, m_eff)
     hopping = lat.hop
-    lam_l, lam_r = _lead_phases(lat, energy)
+    lam_l, lam_r = lead_phases(lat, energy)
     onsite = lat.onsite - energy
     n = potential.shape[0]
     mat = jnp.diag(onsite.astype(jnp.complex128)) - hopping * (jnp.eye(n, k=1) + jnp.eye(n, k=-1))
@@ -112,7 +112,7 @@ def main(argv=None):
     # T sweep at N = 100
     u100 = potential_on(100)
     out["t_sweep_N100_E100_ms"] = 1e3 * timeit(transmission_many, u100, energies, L, m, repeats=r)
-    out["t_sweep_thomas_psi_N100_E100_ms"] = 1e3 * timeit(_solve_many, u100, energies, L, m, repeats=r)
+    out["t_sweep_thomas_psi_N100_E100_ms"] = 1e3 * timeit(solve_many, u100, energies, L, m, repeats=r)
 
     # full I–V, paper defaults
     cfg = ds.DeviceConfig()

@@ -32,10 +32,12 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import diffsim_jax  # noqa: E402,F401  (enables float64)
-from diffsim_jax import energy_grid as eg  # noqa: E402
-from diffsim_jax import thermal as th  # noqa: E402
-from diffsim_jax.qtbm import transmission_sweep  # noqa: E402
-from diffsim_jax.stack import abrupt_double_barrier  # noqa: E402
+from diffsim_jax.physics import energy_grid as eg
+from diffsim_jax.physics import thermal as th
+from diffsim_jax.physics.constants import K_B_EV_PER_K
+from diffsim_jax.physics import statistics
+from diffsim_jax.physics.qtbm import transmission_sweep  # noqa: E402
+from diffsim_jax.physics.layers import abrupt_double_barrier  # noqa: E402
 
 EF = 0.05
 TEMPERATURE_K = 300.0
@@ -50,7 +52,7 @@ def uniform_grid_current(u, ef, v, length, m, kT, n=100):
     e_lo, e_hi, mu_l, mu_r = th.integration_window(u, ef, v, kT)
     nodes = jnp.linspace(e_lo, e_hi, n)
     t = transmission_sweep(u, nodes, length, m)
-    return th.TSU_ESAKI_A_PER_CM2_EV2 * m[0] * jnp.trapezoid(t * th.supply_function(nodes, mu_l, mu_r, kT), nodes)
+    return th.TSU_ESAKI_A_PER_CM2_EV2 * m[0] * jnp.trapezoid(t * statistics.supply_function(nodes, mu_l, mu_r, kT), nodes)
 
 
 def main(argv=None):
@@ -64,7 +66,7 @@ def main(argv=None):
     pots = jnp.asarray(np.stack([d[0] for d in data]))
     length, m = data[0][1], jnp.asarray(data[0][2])
     vs = jnp.asarray(biases)
-    kT = th.KB_EV_PER_K * TEMPERATURE_K
+    kT = K_B_EV_PER_K * TEMPERATURE_K
     cfg = eg.EnergyGridConfig()
 
     def j_default(us, ef, mm):
@@ -85,16 +87,16 @@ def main(argv=None):
             e_lo, e_hi, mu_l, mu_r = th.integration_window(u, EF, v, kT)
 
             def imp(e):
-                return jnp.abs(th.supply_function(e, mu_l, mu_r, kT))
+                return jnp.abs(statistics.supply_function(e, mu_l, mu_r, kT))
 
             res = eg.locate_resonances(u, length, m, e_lo, e_hi, (mu_l, mu_r), kT, imp, cfg)
             if what == "search":
                 return res.energy
-            return eg._mapped_grid(e_lo, e_hi, res, (mu_l, mu_r), kT, cfg)[0]
+            return eg.mapped_grid(e_lo, e_hi, res, (mu_l, mu_r), kT, cfg)[0]
 
         return jax.jit(jax.vmap(one))
 
-    energies = jax.vmap(lambda u, v: eg._mapped_grid(*th.integration_window(u, EF, v, kT)[:2], None, (EF, EF - v), kT, cfg)[0])(pots, vs)
+    energies = jax.vmap(lambda u, v: eg.mapped_grid(*th.integration_window(u, EF, v, kT)[:2], None, (EF, EF - v), kT, cfg)[0])(pots, vs)
     fns = {
         "forward_ms": (jax.jit(j_default), (pots, EF, m)),
         "value_and_grad_ms": (jax.jit(jax.value_and_grad(loss(j_default), argnums=(0, 1, 2))), (pots, EF, m)),

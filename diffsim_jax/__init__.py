@@ -13,7 +13,7 @@ The public face of the package: every name below is imported from its layer
 * :mod:`.cli` — the ``qtbm`` command.
 
 Float64 is enabled on import (the only place). The 0.2 module paths
-(``diffsim_jax.qtbm``, ``diffsim_jax.device``, …) still import, with a deprecation
+(``diffsim_jax.physics.qtbm``, ``diffsim_jax.models.box``, …) still import, with a deprecation
 warning naming the new place (:mod:`._compat`).
 """
 

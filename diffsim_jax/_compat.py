@@ -1,7 +1,7 @@
 """Old import paths of the flat 0.2 layout, kept working (docs/architecture.md).
 
 Version 0.3 moved the modules into layers (``physics/``, ``models/``, ``design/``,
-``cli/``). ``import diffsim_jax.qtbm`` and ``from diffsim_jax.device import BoxModel``
+``cli/``). ``import diffsim_jax.physics.qtbm`` and ``from diffsim_jax.models.box import BoxModel``
 still work: :class:`MovedModules` answers for the old names with a thin module that
 forwards every attribute to the modules that hold it now (the same function and class
 objects: there is one copy of each), with a :class:`DeprecationWarning` that names the
@@ -91,9 +91,9 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 def install() -> None:
     """Install the finder once (idempotent).
 
-    An old module whose name is also a public name of the package (``diffsim_jax.current``
-    vs the function ``diffsim_jax.current``) is registered at once: importing it later
-    through the finder would make the import system rebind ``diffsim_jax.current`` to the
+    An old module whose name is also a public name of the package (``diffsim_jax.physics.current``
+    vs the function ``diffsim_jax.physics.current``) is registered at once: importing it later
+    through the finder would make the import system rebind ``diffsim_jax.physics.current`` to the
     module.
     """
     if any(isinstance(f, MovedModules) for f in sys.meta_path):

@@ -5,14 +5,14 @@ The paper's future work, run head to head with its PINN:
 * **Fig. 6** — the PINN's inverse problem (physics.md §7: L = 10 nm, 0.375 V, 0.02–0.4 eV,
   T* of the reference potential on the n_fd-point grid, the same evaluation energies; all
   imported from :mod:`pinn_sciann`) solved by a Fourier-feature network potential
-  (:class:`diffsim_jax.freeform.FreeformModel`) trained through the exact transmission with
+  (:class:`diffsim_jax.models.freeform.FreeformModel`) trained through the exact transmission with
   Optax L-BFGS. The learned U(x), its T(E) on the PINN's confirmation grid and on a 4× finer
   grid, and the error against wall time beside the PINN's saved training history
   (``pinn_sciann.load_result``).
 * **Fig. 7** — a two-peak I–V of a triple barrier fitted by the free-form model and by the
-  best of several two-box fits (the paper's :class:`~diffsim_jax.device.BoxModel`), both with
+  best of several two-box fits (the paper's :class:`~diffsim_jax.models.box.BoxModel`), both with
   the target's contacts (E_F fixed); and a design from specifications (peak bias, peak
-  current, PVR, mean power; :mod:`diffsim_jax.spec_design`) with the box and the free-form
+  current, PVR, mean power; :mod:`diffsim_jax.design.spec`) with the box and the free-form
   model.
 
 ``run(profile, out)`` writes ``out/fig6_freeform_transmission.png``,
@@ -33,11 +33,14 @@ import numpy as np
 
 import diffsim_jax as ds
 import pinn_sciann as pn
-from diffsim_jax import freeform as ff
-from diffsim_jax import spec_design as sd
-from diffsim_jax.design import iv_loss
-from diffsim_jax.device import BarrierParams, BoxModel
-from diffsim_jax.paper_devices import original_params
+from diffsim_jax.models import freeform as ff
+from diffsim_jax.design import losses
+from diffsim_jax import observables
+from diffsim_jax.design import loop
+from diffsim_jax.design import spec as sd
+from diffsim_jax.design.losses import iv_loss
+from diffsim_jax.models.box import BarrierParams, BoxModel
+from diffsim_jax.models.box import original_params
 from pinn_sciann.targets import bare_ramp, eval_energies, fd_transmission, grid_nm, reference_potential, rmse
 
 from . import write_json
@@ -52,7 +55,7 @@ SEEDS = {"network": 0, "box_starts": 0}
 TRIPLE_BARRIER = {"heights_eV": [0.45, 0.45, 0.40], "centers_nm": [4.7, 11.4, 15.3],
                   "widths_nm": [1.7, 1.7, 1.7], "fermi_level_eV": 0.05}
 
-#: The design-from-specifications demonstration (the JSON format of diffsim_jax.spec_design).
+#: The design-from-specifications demonstration (the JSON format of diffsim_jax.design.spec).
 SPEC_DEMO = {
     "description": "from the paper's original RTD: peak moved to 0.3 V, 3 µA, stronger NDR, less power",
     "biases_V": {"start": 0.0, "stop": 0.6, "num": 25},
@@ -64,24 +67,24 @@ NET_T = dict(n_features=16, scale=2.0, hidden=(32, 32))
 NET_IV = dict(n_features=16, scale=3.0, hidden=(32, 32), amplitude_eV=0.3)
 
 PROFILES = {
-    "quick": dict(t_fit=ff.FitConfig(adabelief_steps=0, lbfgs_steps=60, monitor_every=5),
+    "quick": dict(t_fit=loop.FitConfig(adabelief_steps=0, lbfgs_steps=60, monitor_every=5),
                   iv_biases=21,
-                  ff_fit=ff.FitConfig(adabelief_steps=600, lbfgs_steps=0, learning_rate=0.003),
-                  box_starts=2, box_fit=ff.FitConfig(adabelief_steps=100, lbfgs_steps=0, learning_rate=0.05,
+                  ff_fit=loop.FitConfig(adabelief_steps=600, lbfgs_steps=0, learning_rate=0.003),
+                  box_starts=2, box_fit=loop.FitConfig(adabelief_steps=100, lbfgs_steps=0, learning_rate=0.05,
                                                      final_lr_fraction=0.02),
                   box_polish=None, box_free_fermi=False, iv_fine_grid=False,
-                  spec_box_fit=ff.FitConfig(adabelief_steps=100, lbfgs_steps=0, learning_rate=0.05,
+                  spec_box_fit=loop.FitConfig(adabelief_steps=100, lbfgs_steps=0, learning_rate=0.05,
                                             final_lr_fraction=0.02),
                   spec_ff_fit=None),
-    "default": dict(t_fit=ff.FitConfig(adabelief_steps=0, lbfgs_steps=300, monitor_every=5),
+    "default": dict(t_fit=loop.FitConfig(adabelief_steps=0, lbfgs_steps=300, monitor_every=5),
                     iv_biases=31,
-                    ff_fit=ff.FitConfig(adabelief_steps=500, lbfgs_steps=1500),
-                    box_starts=12, box_fit=ff.FitConfig(adabelief_steps=600, lbfgs_steps=0, learning_rate=0.05,
+                    ff_fit=loop.FitConfig(adabelief_steps=500, lbfgs_steps=1500),
+                    box_starts=12, box_fit=loop.FitConfig(adabelief_steps=600, lbfgs_steps=0, learning_rate=0.05,
                                                         final_lr_fraction=0.02),
-                    box_polish=ff.FitConfig(adabelief_steps=0, lbfgs_steps=300), box_free_fermi=True, iv_fine_grid=True,
-                    spec_box_fit=ff.FitConfig(adabelief_steps=300, lbfgs_steps=100, learning_rate=0.05,
+                    box_polish=loop.FitConfig(adabelief_steps=0, lbfgs_steps=300), box_free_fermi=True, iv_fine_grid=True,
+                    spec_box_fit=loop.FitConfig(adabelief_steps=300, lbfgs_steps=100, learning_rate=0.05,
                                               final_lr_fraction=0.02),
-                    spec_ff_fit=ff.FitConfig(adabelief_steps=300, lbfgs_steps=200)),
+                    spec_ff_fit=loop.FitConfig(adabelief_steps=300, lbfgs_steps=200)),
 }
 PROFILES["paper"] = PROFILES["default"]
 
@@ -150,14 +153,14 @@ def run_fig6(profile: str, out: Path, pinn_dir=None) -> dict:
     print(f"[fig6] free-form U(x) through the exact transmission: {model.n_points} grid points, "
           f"{len(energies)} energies, {fit_cfg.lbfgs_steps} L-BFGS iterations")
 
-    t_model = jax.jit(lambda p: ff.transmission_of(model, p, cfg.bias_V, jnp.asarray(energies)))
+    t_model = jax.jit(lambda p: observables.transmission_of(model, p, cfg.bias_V, jnp.asarray(energies)))
 
     def monitor(params):
         return {"rmse_fd_vs_target": rmse(t_model(params), target)}
 
     p0 = model.init_params(SEEDS["network"])
-    res = ff.fit(ff.transmission_loss(model, cfg.bias_V, energies, target), model.normalization(p0), fit_cfg,
-                 monitor=monitor, progress=True, desc="fig6 L-BFGS")
+    res = loop.fit(losses.transmission_loss(model, cfg.bias_V, energies, target), model.normalization(p0), fit_cfg,
+                 monitor=monitor, progress=None, desc="fig6 L-BFGS")
     params = jax.tree_util.tree_map(jnp.asarray, res.params)
 
     # FD confirmation with the validated public solver on the PINN's grid, and on a 4× finer grid
@@ -243,7 +246,7 @@ def run_fig6(profile: str, out: Path, pinn_dir=None) -> dict:
 # Fig. 7: free-form vs two-box I–V fits; design from specifications
 # --------------------------------------------------------------------------------------
 #: I–V of any device model (physics.md §5), compiled once per model structure and configuration.
-iv_jit = jax.jit(ff.model_iv_curve, static_argnums=3)
+iv_jit = jax.jit(observables.model_iv_curve, static_argnums=3)
 
 
 def triple_barrier() -> BarrierParams:
@@ -279,22 +282,22 @@ def best_two_box_fit(cfg, biases, target, n_starts, fit_cfg, polish_cfg, fermi_l
     currents in µA, the per-start RMS % before the polish, wall seconds)."""
     t0 = time.perf_counter()
     model = BoxModel.from_config(cfg)
-    single = iv_loss(model, ff.iv_observable(cfg), jnp.asarray(biases), jnp.asarray(target), 1.0)
+    single = iv_loss(model, observables.iv_observable(cfg), jnp.asarray(biases), jnp.asarray(target), 1.0)
     if fermi_level_eV is not None:
-        single = ff.fixed_fermi_level(single, fermi_level_eV)
+        single = losses.fixed_fermi_level(single, fermi_level_eV)
 
     def batched(p):
         return jnp.sum(jax.vmap(single)(p))
 
     starts = box_starts(n_starts, fermi_level_eV, seed)
-    res = ff.fit(batched, model.normalization(starts), fit_cfg, progress=True, desc=desc)
+    res = loop.fit(batched, model.normalization(starts), fit_cfg, progress=None, desc=desc)
     stacked = jax.tree_util.tree_map(jnp.asarray, res.params)
     per_start_loss = jax.jit(jax.vmap(single))
     per_start = np.asarray(per_start_loss(stacked))
     if polish_cfg is not None and n_starts > 1:
         top = np.argsort(per_start)[:2]
         sub = jax.tree_util.tree_map(lambda a: a[top], stacked)
-        res2 = ff.fit(batched, model.normalization(sub), polish_cfg, progress=True, desc=desc + " L-BFGS")
+        res2 = loop.fit(batched, model.normalization(sub), polish_cfg, progress=None, desc=desc + " L-BFGS")
         stacked = jax.tree_util.tree_map(jnp.asarray, res2.params)
         per_polish = np.asarray(per_start_loss(stacked))
     else:
@@ -324,11 +327,11 @@ def run_fig7(profile: str, out: Path) -> dict:
 
     # free-form fit of the two-peak target (same contacts: E_F fixed)
     model = iv_freeform_model(cfg)
-    loss = ff.fixed_fermi_level(
-        iv_loss(model, ff.iv_observable(cfg), jnp.asarray(biases), jnp.asarray(target), 1.0), ef)
+    loss = losses.fixed_fermi_level(
+        iv_loss(model, observables.iv_observable(cfg), jnp.asarray(biases), jnp.asarray(target), 1.0), ef)
     print(f"[fig7] free-form fit of the triple-barrier I–V ({len(biases)} biases, E_F = {ef} eV fixed)")
-    res_ff = ff.fit(loss, model.normalization(model.init_params(SEEDS["network"], ef)), prof["ff_fit"],
-                    progress=True, desc="fig7 free-form")
+    res_ff = loop.fit(loss, model.normalization(model.init_params(SEEDS["network"], ef)), prof["ff_fit"],
+                    progress=None, desc="fig7 free-form")
     p_ff = dataclasses.replace(jax.tree_util.tree_map(jnp.asarray, res_ff.params), fermi_level=jnp.asarray(ef))
     i_ff = np.asarray(iv_jit(model, p_ff, jnp.asarray(biases), cfg))
 
@@ -350,8 +353,8 @@ def run_fig7(profile: str, out: Path) -> dict:
     spec_biases = np.asarray(spec.biases_V)
     box_model = BoxModel.from_config(cfg)
     print(f"[fig7] design from specifications: {spec.target_dict}")
-    res_sb, rep_sb = sd.design_to_spec(box_model, spec, original_params(), ff.iv_observable(cfg),
-                                       prof["spec_box_fit"], progress=True)
+    res_sb, rep_sb = sd.design_to_spec(box_model, spec, original_params(), observables.iv_observable(cfg),
+                                       prof["spec_box_fit"], progress=None)
     p_sb = jax.tree_util.tree_map(jnp.asarray, res_sb.params)
     spec_designs = {"original": (box_model, original_params()), "box": (box_model, p_sb)}
     reports = {"box": rep_sb}
@@ -359,7 +362,7 @@ def run_fig7(profile: str, out: Path) -> dict:
     if prof["spec_ff_fit"] is not None:
         spec_ff_model = iv_freeform_model(cfg, amplitude_weight=10.0, max_amplitude_eV=0.5)
         res_sf, rep_sf = sd.design_to_spec(spec_ff_model, spec, spec_ff_model.init_params(SEEDS["network"], 0.1),
-                                           ff.iv_observable(cfg), prof["spec_ff_fit"], progress=True)
+                                           observables.iv_observable(cfg), prof["spec_ff_fit"], progress=None)
         spec_designs["freeform"] = (spec_ff_model, jax.tree_util.tree_map(jnp.asarray, res_sf.params))
         reports["freeform"] = rep_sf
         seconds["freeform"] = res_sf.seconds

@@ -15,16 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffsim_jax.design import DesignConfig, default_optimizer, design_model, iv_loss
-from diffsim_jax.heterostructure import (
-    StackModel,
-    StackParams,
-    contact_fermi_level,
-    current_density_curve,
-    stack_observable,
-)
-from diffsim_jax.metrics import ndr_figures
-from diffsim_jax.stack import Layer, Stack
+from diffsim_jax.design.paper import DesignConfig, default_optimizer
+from diffsim_jax.design.loop import design_model
+from diffsim_jax.design.losses import iv_loss
+from diffsim_jax.models.stack import StackModel, StackParams, contact_fermi_level
+from diffsim_jax.observables import current_density_curve, stack_observable
+from diffsim_jax.design.metrics import ndr_figures
+from diffsim_jax.physics.layers import Layer, Stack
 
 from . import write_json
 from .heterostructure_plots import plot_fig8
@@ -98,7 +95,7 @@ def run(profile: str, out: Path, **_options) -> dict:
           f"{int(model.free_masks(stack)[0].sum())} thicknesses, {int(model.free_masks(stack)[1].sum())} Al fractions and E_F")
     t0 = time.perf_counter()
     optimizer = default_optimizer(DesignConfig(iterations=iterations, learning_rate=DESIGN_LEARNING_RATE))
-    res = design_model(model, loss, start, optimizer=optimizer, iterations=iterations, progress=True)
+    res = design_model(model, loss, start, optimizer=optimizer, iterations=iterations, progress=None)
     seconds = time.perf_counter() - t0
     designed = np.asarray(observable(model, res.params, jnp.asarray(biases)))
     rms = float(100 * np.sqrt(np.mean((designed - target) ** 2)) / np.max(np.abs(target)))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from diffsim_jax.metrics import ndr_figures
+from diffsim_jax.design.metrics import ndr_figures
 
 TEMPERATURE_STYLES = {0.0: dict(color="tab:blue"), 77.0: dict(color="tab:green"), 300.0: dict(color="tab:red")}
 

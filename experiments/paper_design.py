@@ -14,8 +14,8 @@ import numpy as np
 
 import diffsim_jax as ds
 from experiments import paper_plots as plotting
-from diffsim_jax.metrics import mean_power_uW, peak_to_valley_ratio
-from diffsim_jax.paper_devices import modified_params, original_params
+from diffsim_jax.design.metrics import mean_power_uW, peak_to_valley_ratio
+from diffsim_jax.models.box import modified_params, original_params
 
 from . import write_json
 
@@ -37,7 +37,7 @@ def run(profile: str, out: Path, **_options) -> dict:
     i_orig = np.asarray(ds.iv_curve(original, biases, cfg))
     i_target = np.asarray(ds.iv_curve(target, biases, cfg))
     print(f"[fig4/5] designing from the original RTD: {DESIGN_ITERATIONS[profile]} AdaBelief iterations")
-    res = ds.design(biases, i_target, original, cfg, iterations=DESIGN_ITERATIONS[profile], progress=True)
+    res = ds.design(biases, i_target, original, cfg, iterations=DESIGN_ITERATIONS[profile], progress=None)
 
     metrics = {
         "iv_rms_percent_of_peak": res.rms_percent_of_peak,

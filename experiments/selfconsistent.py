@@ -29,10 +29,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from diffsim_jax import selfconsistent as sc
-from diffsim_jax.heterostructure import StackModel, StackParams, current_density_curve
-from diffsim_jax.metrics import ndr_figures
-from diffsim_jax.stack import Layer, Stack
+from diffsim_jax.models import selfconsistent as sc
+from diffsim_jax.models.stack import StackModel, StackParams
+from diffsim_jax.observables import current_density_curve
+from diffsim_jax.design.metrics import ndr_figures
+from diffsim_jax.physics.layers import Layer, Stack
 
 from . import write_json
 from .heterostructure import rtd_stack
@@ -77,7 +78,7 @@ TARGET_LAYOUT = dict(barrier1=2.7, well=4.6, barrier2=3.2, doping=2.6e18)
 
 
 def ndr_summary(biases, j) -> dict:
-    """Peak, valley and PVR of the first NDR region (:func:`diffsim_jax.metrics.ndr_figures`), in A/cm²."""
+    """Peak, valley and PVR of the first NDR region (:func:`diffsim_jax.design.metrics.ndr_figures`), in A/cm²."""
     f = ndr_figures(biases, np.asarray(j))
     return {"peak_bias_V": f["peak_bias_V"], "peak_Acm2": f["peak"], "valley_bias_V": f["valley_bias_V"],
             "valley_Acm2": f["valley"], "pvr": f["pvr"]}
@@ -145,7 +146,7 @@ def design(config, biases, iterations):
     history, best = [], (np.inf, start, None)
     from tqdm.auto import tqdm  # noqa: PLC0415
 
-    for _ in tqdm(range(iterations), desc="[fig9] self-consistent design", leave=False):
+    for _ in tqdm(range(iterations), desc="[fig9] self-consistent design", leave=False, disable=None):
         (value, j), grad = jax.value_and_grad(loss, has_aux=True)(theta)
         history.append(float(value))
         if float(value) < best[0]:

@@ -12,7 +12,7 @@ import dataclasses
 import math
 from typing import Any
 
-from diffsim_jax.constants import kinetic_prefactor
+from diffsim_jax.physics.constants import kinetic_prefactor
 
 PROFILES = ("quick", "default", "paper")
 ANSATZES = ("none", "wkb")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffsim_jax.device import bias_ramp
+from diffsim_jax.physics.shapes import bias_ramp
 
 from .config import PINNConfig
 

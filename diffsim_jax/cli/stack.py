@@ -1,7 +1,7 @@
 """``qtbm simulate|design --model stack``: layer-stack RTDs at a temperature (docs/cli.md).
 
 The observable is the Tsu–Esaki current density J(V) in A/cm² (physics.md §10) of a
-:class:`~diffsim_jax.heterostructure.StackModel`; the design variables are the free layer
+:class:`~diffsim_jax.models.stack.StackModel`; the design variables are the free layer
 thicknesses, Al fractions and the Fermi level (physics.md eq. 9.10). Input and output
 conventions (validation before any work, one-line errors, atomic outputs) are those of
 :mod:`diffsim_jax.cli`.
@@ -58,11 +58,162 @@ def stage_plot(out, path, fmt, **kwargs) -> None:
     out.stage(path, lambda f: plot_stack_iv(f, fmt, **kwargs))
 
 
-def cmd_simulate_stack(args, argv: list[str]) -> int:
-    from .common import PROG, bias_list, check_outputs  # noqa: PLC0415
+# --------------------------------------------------------------------------------------
+# The spatial grid: chosen from the device, error-controlled (physics.md §9.4)
+# --------------------------------------------------------------------------------------
+def grid_tolerance(text: str) -> float:
+    """An argparse type: a relative tolerance in (0, 1)."""
+    import argparse  # noqa: PLC0415
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a relative tolerance in (0, 1), e.g. 0.005, got {text!r}")
+    return value
+
+
+def add_stack_options(parser, profiles: bool) -> None:
+    """--points, --grid-tolerance (and for simulate --save-profiles, --profile-biases) of --model stack."""
+    from .common import bias_list, int_at_least  # noqa: PLC0415
+
+    parser.add_argument(
+        "--points", type=int_at_least(5), default=None, metavar="N",
+        help="--model stack only: use N grid points over the stack (no refinement; the spatial error is still "
+        "estimated and reported). Default: the stack file's model.n_points, else chosen from the device "
+        "(spacing from the shortest decay length and the thinnest layer, physics.md §9.4) and refined "
+        "until the estimated error meets --grid-tolerance",
+    )
+    parser.add_argument(
+        "--grid-tolerance", type=grid_tolerance, default=None, metavar="TOL",
+        help="--model stack only: wanted spatial-grid error of J, max over the biases, relative to the first "
+        "peak (Richardson estimate from a second solve on every other grid point); default 0.005 (0.5 %%)",
+    )
+    if profiles:
+        parser.add_argument(
+            "--save-profiles", metavar="DIR",
+            help="--model stack only: write into DIR (created if missing) the band diagram (conduction band, "
+            "electrostatic/Hartree potential, quasi-Fermi level, eV vs nm), electron density (cm^-3), T(E) and "
+            "resonance energies/widths (eV) at each --profile-biases bias, as CSV and one profiles.npz, and "
+            "run.json (grid, error estimate, figures of merit); with --plot they are also drawn",
+        )
+        parser.add_argument(
+            "--profile-biases", type=bias_list, default=None, metavar="SPEC",
+            help="biases (V) of --save-profiles, as --biases; default: 0 V and the first peak and valley biases",
+        )
+
+
+STACK_ONLY_OPTIONS = {"points": "--points", "grid_tolerance": "--grid-tolerance", "save_profiles": "--save-profiles",
+                      "profile_biases": "--profile-biases"}
+
+
+def reject_stack_only_options(args) -> None:
+    """ValueError naming the first --model stack option given with another model."""
+    for attr, option in STACK_ONLY_OPTIONS.items():
+        if getattr(args, attr, None) is not None:
+            raise ValueError(f"{option} needs --model stack")
+
+
+def choose_grid(model, params, temperature_K: float, points):
+    """(model with n_points set, refine): ``points`` (fixed) > the file's n_points (fixed) > the
+    device's default grid (physics.md eq. 9.13), refined until the tolerance is met."""
+    import dataclasses  # noqa: PLC0415
+
+    if points is not None:
+        return dataclasses.replace(model, n_points=int(points)), False
+    if model.n_points is not None:
+        return model, False
+    return model.with_grid(params, temperature_K), True
+
+
+def max_grid_points(n_biases: int, at_once: bool) -> int:
+    """The largest N whose J(V) fits the memory budget (and :data:`MAX_AUTO_POINTS`)."""
+    from ..observables import stack_curve_bytes  # noqa: PLC0415
+    from ..physics.convergence import MAX_AUTO_POINTS  # noqa: PLC0415
+    from ..validation import memory_budget_bytes  # noqa: PLC0415
+
+    per_point = stack_curve_bytes(1, n_biases if at_once else 1)
+    return int(min(MAX_AUTO_POINTS, memory_budget_bytes() // max(per_point, 1.0)))
+
+
+def peak_scale(biases):
+    """The scale of the grid tolerance: the first NDR peak (``simulate``'s "first peak"), |J|."""
     from ..design.metrics import ndr_figures  # noqa: PLC0415
-    from .io import JV_COLUMNS, StagedOutputs, iv_csv_text  # noqa: PLC0415
+
+    return lambda currents: abs(ndr_figures(biases, currents)["peak"]) or float(np.max(np.abs(currents)))
+
+
+def stack_curve_estimate(model, params, biases, temperature_K: float, tolerance: float, refine: bool):
+    """J(V) on ``model``'s grid with its Richardson error estimate, refined when ``refine``
+    (:func:`diffsim_jax.physics.convergence.error_controlled`)."""
+    import dataclasses  # noqa: PLC0415
+
+    from ..physics.convergence import error_controlled  # noqa: PLC0415
+
+    def solve(n):
+        return _curve(dataclasses.replace(model, n_points=n), params, biases, temperature_K), None
+
+    return error_controlled(solve, model.n_points, tolerance, peak_scale(biases), refine=refine,
+                            max_points=max_grid_points(np.size(biases), True))
+
+
+def self_consistent_estimate(model, stack, biases, temperature_K: float, fermi_level_eV, tolerance: float,
+                             refine: bool, progress, direction: str = "both"):
+    """The self-consistent sweep on ``model``'s grid with the error estimate of its up sweep
+    (a second sweep on every other point; refined when ``refine``). The payload is the
+    :class:`~diffsim_jax.models.selfconsistent.SweepResult` on the returned grid."""
+    from ..models.selfconsistent import SolverConfig, self_consistent_iv  # noqa: PLC0415
+    from ..physics.convergence import error_controlled  # noqa: PLC0415
+
+    def solve(n):
+        sweep = self_consistent_iv(stack, biases, temperature_K, config=SolverConfig(n_points=n),
+                                   fermi_level_eV=fermi_level_eV, direction=direction, progress=progress,
+                                   materials=model.materials)
+        return np.asarray(sweep.current_up), sweep
+
+    return error_controlled(solve, model.n_points, tolerance, peak_scale(biases), refine=refine,
+                            max_points=max_grid_points(np.size(biases), False))
+
+
+def grid_record(est, length_nm: float, refine: bool) -> dict:
+    """The "grid" block of a result: N, spacing, how it was chosen, the error estimate."""
+    return {**est.to_dict(), "spacing_nm": length_nm / (est.n_points - 1),
+            "chosen": "from the device, refined to the tolerance (physics.md §9.4)" if refine
+            else "fixed (--points or model.n_points)"}
+
+
+def grid_line(est, length_nm: float, refine: bool) -> str:
+    """One summary line: the grid and its estimated spatial error."""
+    how = "chosen from the device" if refine else "fixed"
+    line = (f"  grid: N = {est.n_points} points, spacing {length_nm / (est.n_points - 1):.4f} nm ({how}); "
+            f"spatial error ≤ {100 * est.relative_error:.2g} % of the peak (Richardson, N vs {est.coarse_n_points} "
+            f"points; tolerance {100 * est.tolerance:g} %)")
+    if not est.met:
+        line += " — NOT MET: " + ("the grid is fixed; raise --points" if not refine
+                                  else "refinement stopped at the memory/size limit")
+    return line
+
+
+def grid_comment(est, length_nm: float, refine: bool) -> str:
+    """Trailing ``#`` lines of a J(V) CSV (readers skip them): the grid and its error estimate."""
+    return (f"# grid: n_points={est.n_points}, spacing_nm={length_nm / (est.n_points - 1):.6g}, "
+            f"{'chosen from the device' if refine else 'fixed'}\n"
+            f"# spatial_error: {est.relative_error:.3g} of the first peak (max over the biases; Richardson "
+            f"|J_N - J_{est.coarse_n_points}|/3), tolerance {est.tolerance:g}, met={str(est.met).lower()}\n")
+
+
+def cmd_simulate_stack(args, argv: list[str]) -> int:
+    from .common import PROG, bias_list, check_outputs, check_stack_work, progress_option  # noqa: PLC0415
+    from ..validation import InfeasibleError  # noqa: PLC0415
+    from ..design.metrics import ndr_figures  # noqa: PLC0415
+    import dataclasses  # noqa: PLC0415
+
+    from .io import JV_COLUMNS, InputError, StagedOutputs, iv_csv_text  # noqa: PLC0415
+    from ..physics.convergence import DEFAULT_GRID_TOLERANCE  # noqa: PLC0415
     from .stack_io import read_stack_json  # noqa: PLC0415
+    from .stack_profiles import (SC_JV_COLUMNS, check_profile_dir, iv_csv_text_columns,  # noqa: PLC0415
+                                 stack_bias_profiles, stage_profiles)
 
     formats = check_outputs({"--csv": args.csv, "--plot": args.plot}, [args.params])
     f = read_stack_json(args.params)
@@ -74,44 +225,71 @@ def cmd_simulate_stack(args, argv: list[str]) -> int:
         biases = f.biases
     else:
         biases = bias_list(DEFAULT_STACK_BIASES)
+    model, refine = choose_grid(f.model, params, temperature, args.points)
+    tolerance = args.grid_tolerance or DEFAULT_GRID_TOLERANCE
+    check_stack_work(args.params, model, params, biases, temperature, args.self_consistent)
+    profile_dir = check_profile_dir(args.save_profiles)
     bistable_note = ""
+    sweep = None
     if args.self_consistent:
-        from ..models.selfconsistent import SolverConfig, self_consistent_iv  # noqa: PLC0415
-
-        sweep = self_consistent_iv(f.stack, biases, temperature, config=SolverConfig(n_points=f.model.n_points),
-                                   fermi_level_eV=f.fermi_level_eV, direction="both", progress=not args.quiet,
-                                   materials=f.model.materials)
+        try:
+            est = self_consistent_estimate(model, f.stack, biases, temperature, f.fermi_level_eV, tolerance, refine,
+                                           progress_option(args.quiet))
+        except InfeasibleError as err:  # e.g. a contact too short to stay neutral: the file's stack
+            raise InputError(f"{args.params}: {err}") from None
+        sweep = est.payload
         currents = np.asarray(sweep.current_up)
+        down = np.asarray(sweep.current_down)
         if np.any(sweep.bistable):
             b = biases[sweep.bistable]
-            bistable_note = (f"; bistable from {b.min():g} to {b.max():g} V (the CSV holds the up sweep; "
-                             f"the down sweep differs there by up to "
-                             f"{np.max(np.abs(currents - np.asarray(sweep.current_down))):.3g} A/cm²)")
+            bistable_note = (f"; bistable from {b.min():g} to {b.max():g} V (the CSV holds both sweeps; "
+                             f"the down sweep differs there by up to {np.max(np.abs(currents - down)):.3g} A/cm²)")
         else:
             bistable_note = "; the up and down sweeps agree (no bistability)"
+        text = iv_csv_text_columns(biases, [currents, down], SC_JV_COLUMNS)
     else:
-        currents = _curve(f.model, params, biases, temperature)
-    text = iv_csv_text(biases, currents, JV_COLUMNS)
+        est = stack_curve_estimate(model, params, biases, temperature, tolerance, refine)
+        currents = est.values
+        text = iv_csv_text(biases, currents, JV_COLUMNS)
+    model = dataclasses.replace(model, n_points=est.n_points)
+    length = float(params.stack.length_nm)
+    text += grid_comment(est, length, refine)
+    fom = ndr_figures(biases, currents)
+    profile_biases = None
+    if profile_dir is not None or (args.plot and args.self_consistent):
+        profile_biases = (args.profile_biases if args.profile_biases is not None
+                          else np.unique([0.0, fom["peak_bias_V"], fom["valley_bias_V"]]))
+    bias_profiles = (stack_bias_profiles(model, params, temperature, profile_biases, sweep, f.fermi_level_eV)
+                     if profile_biases is not None else None)
     with StagedOutputs() as out:
         if args.csv:
             out.stage_text(args.csv, text)
         if args.plot:
-            stage_plot(out, args.plot, formats["--plot"], biases=biases, currents=currents, model=f.model,
-                        params=params, currents_label=f"simulated, {temperature:g} K", target=f.target,
-                        target_biases=f.biases, title=os.path.basename(args.params))
+            stage_plot(out, args.plot, formats["--plot"], biases=biases, currents=currents, model=model,
+                       params=params, currents_label=f"simulated, {temperature:g} K", target=f.target,
+                       target_biases=f.biases, title=os.path.basename(args.params),
+                       down=down if sweep is not None else None, profiles=bias_profiles,
+                       show_profiles=profile_dir is not None)
+        if profile_dir is not None:
+            run = {"stack": params.to_dict(), "temperature_K": temperature, "self_consistent": bool(args.self_consistent),
+                   "grid": grid_record(est, length, refine), "figures_of_merit": fom,
+                   "command": " ".join([PROG, *argv])}
+            stage_profiles(out, profile_dir, bias_profiles, run)
         written = out.commit()
     if not args.csv:
         sys.stdout.write(text)
     elif not args.quiet:
-        fom = ndr_figures(biases, currents)
         print(
             f"{PROG} simulate: stack of {params.stack.n_layers} layers at {temperature:g} K, {biases.size} biases "
             f"from {biases[0]:g} to {biases[-1]:g} V; first peak {fom['peak']:.4g} A/cm² at {fom['peak_bias_V']:g} V, "
             f"peak-to-valley ratio {fom['pvr']:.3g}" + (" (self-consistent" + bistable_note + ")" if args.self_consistent
                                                        else ""),
+            grid_line(est, length, refine),
             f"  wrote {', '.join(written)}",
             sep="\n",
         )
+    if not est.met and not args.quiet:
+        print(f"{PROG}: warning: {grid_line(est, length, refine).strip()}", file=sys.stderr)
     return 0
 
 
@@ -120,12 +298,19 @@ def cmd_design_stack(args, argv: list[str]) -> int:
     import jax.numpy as jnp  # noqa: PLC0415
 
     from .. import __version__  # noqa: PLC0415
-    from .common import PROG, sha256, check_outputs, loss_summary  # noqa: PLC0415
+    from .common import (PROG, check_outputs, check_stack_work, finite_or_none, loss_summary,  # noqa: PLC0415
+                         not_converged_status, progress_option, sha256)
+    from ..design.loop import MAX_FAILED_STEPS  # noqa: PLC0415
+    from ..validation import InfeasibleError  # noqa: PLC0415
     from ..design import design_model, iv_loss  # noqa: PLC0415
     from ..observables import stack_observable  # noqa: PLC0415
     from .io import JV_COLUMNS, InputError, StagedOutputs, json_text, read_iv_csv  # noqa: PLC0415
     from ..physics.materials import ALGAAS  # noqa: PLC0415
     from .stack_io import model_to_dict, read_stack_json  # noqa: PLC0415
+    import dataclasses  # noqa: PLC0415
+
+    from ..design.metrics import ndr_figures  # noqa: PLC0415
+    from ..physics.convergence import DEFAULT_GRID_TOLERANCE, coarse_points, grid_estimate  # noqa: PLC0415
 
     if not args.init:
         raise InputError("--model stack needs --init STACK.json: the starting layer stack (docs/cli.md)")
@@ -134,11 +319,14 @@ def cmd_design_stack(args, argv: list[str]) -> int:
     f = read_stack_json(args.init)
     temperature = args.temperature if args.temperature is not None else (f.temperature_K or 300.0)
     start = f.params(temperature)
-    model = f.model
+    model, refine = choose_grid(f.model, start, temperature, args.points)
+    tolerance = args.grid_tolerance or DEFAULT_GRID_TOLERANCE
+    check_stack_work(args.init, model, start, data.biases, temperature, args.self_consistent)
+    if refine and not args.self_consistent:  # the grid that meets the tolerance at the start
+        first = stack_curve_estimate(model, start, data.biases, temperature, tolerance, True)
+        model = dataclasses.replace(model, n_points=first.n_points)
     biases = jnp.asarray(data.biases)
     if args.self_consistent:  # E_F follows from the contact doping: not a design variable
-        import dataclasses  # noqa: PLC0415
-
         model = dataclasses.replace(model, free_fermi_level=False)
         observable = self_consistent_observable(model, temperature, f.fermi_level_eV)
         evaluate = observable
@@ -146,25 +334,42 @@ def cmd_design_stack(args, argv: list[str]) -> int:
         observable = stack_observable(temperature)
         evaluate = jax.jit(observable, static_argnums=0)
     loss = iv_loss(model, observable, biases, jnp.asarray(data.currents))
-    res = design_model(model, loss, start, iterations=args.iterations, progress=not args.quiet,
-                       jit=not args.self_consistent)
+    try:
+        res = design_model(model, loss, start, iterations=args.iterations, progress=progress_option(args.quiet),
+                           jit=not args.self_consistent, max_failed_steps=MAX_FAILED_STEPS)
+    except InfeasibleError as err:  # only the start can raise it (trial steps back off): the --init stack
+        raise InputError(f"{args.init}: {err}") from None
     fitted = np.asarray(evaluate(model, res.params, biases))
+    coarse_model = dataclasses.replace(model, n_points=coarse_points(model.n_points))
+    if args.self_consistent:
+        coarse = self_consistent_observable(coarse_model, temperature, f.fermi_level_eV)(coarse_model, res.params, biases)
+    else:
+        coarse = _curve(coarse_model, res.params, data.biases, temperature)
+    est = grid_estimate(fitted, np.asarray(coarse), model.n_points, tolerance, peak_scale(data.biases))
+    length = float(res.params.stack.length_nm)
     err = fitted - data.currents
-    rms = float(100 * np.sqrt(np.mean(err**2)) / np.max(np.abs(data.currents)))
+    target_fom = ndr_figures(data.biases, data.currents)
+    peak = abs(target_fom["peak"]) or float(np.max(np.abs(data.currents)))
+    rms = float(100 * np.sqrt(np.mean(err**2)) / peak)
     doc = {
         "params": res.params.to_dict(),
         "model": model_to_dict(model),
         "materials": model.materials.to_dict() if model.materials is not ALGAAS else None,
         "temperature_K": temperature,
         "self_consistent": bool(args.self_consistent),
+        "grid": grid_record(est, length, refine),
+        "figures_of_merit": {"target": target_fom, "fitted": ndr_figures(data.biases, fitted)},
         "fit": {
             "rms_percent_of_peak": rms,
             "max_abs_error_Acm2": float(np.max(np.abs(err))),
             "iterations": int(res.loss_history.size),
             "best_iteration": int(res.best_iteration),
-            "best_loss": res.best_loss,
-            "final_loss": res.final_loss,
+            "best_loss": finite_or_none(res.best_loss),
+            "final_loss": finite_or_none(res.final_loss),  # null when the last trial step failed
             "skipped_steps": res.skipped_steps,
+            "converged": res.converged,
+            "stopped": res.stopped or None,
+            "last_failure": res.failure or None,
             "loss_history": loss_summary(res.loss_history),
             "seconds": round(res.seconds, 3),
         },
@@ -189,11 +394,14 @@ def cmd_design_stack(args, argv: list[str]) -> int:
         print(
             f"{PROG} design: fitted {data.n_points} points of {args.target} at {temperature:g} K in "
             f"{res.loss_history.size} iterations ({res.seconds:.1f} s)",
-            f"  RMS error {rms:.3g} % of peak ({np.max(np.abs(data.currents)):.4g} A/cm²); "
-            f"best loss {res.best_loss:.3g} at iteration {res.best_iteration}",
+            f"  RMS error {rms:.3g} % of the target's first peak ({peak:.4g} A/cm² at "
+            f"{target_fom['peak_bias_V']:g} V); best loss {res.best_loss:.3g} at iteration {res.best_iteration}",
             *_stack_lines(res.params),
+            grid_line(est, length, refine),
             f"  wrote {', '.join(written)}",
             sep="\n",
         )
+    if res.stopped:
+        return not_converged_status(f"{res.stopped} ({res.failure})" if res.failure else res.stopped, written)
     return 0
 

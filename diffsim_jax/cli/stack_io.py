@@ -20,9 +20,10 @@ import json
 import numpy as np
 
 from ..models.stack import StackModel, StackParams, check_params, contact_fermi_level
+from .. import validation as val
 from .io import InputError, optional_array, read_text
-from ..physics.materials import ALGAAS, LinearAlloy
-from ..physics.layers import Stack
+from ..physics.materials import ALGAAS, LinearAlloy, check_composition
+from ..physics.layers import LAYER_FIELDS, Stack
 
 STACK_KEYS = ("layers", "fermi_level_eV", "model", "materials")
 MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(StackModel) if f.name != "materials")
@@ -46,13 +47,18 @@ class StackFile:
     temperature_K: float | None
     biases: np.ndarray | None
     target: np.ndarray | None
+    path: str = ""
 
     def params(self, temperature_K: float) -> StackParams:
-        """:class:`StackParams` at ``temperature_K``: the file's E_F, else the emitter doping's."""
+        """:class:`StackParams` at ``temperature_K``: the file's E_F, else the emitter doping's
+        (InputError naming the file when neither is available)."""
         ef = self.fermi_level_eV
-        if ef is None:
-            ef = contact_fermi_level(self.stack, temperature_K, self.model.materials)
-        return check_params(StackParams(self.stack, np.float64(ef)), self.model)
+        try:
+            if ef is None:
+                ef = contact_fermi_level(self.stack, temperature_K, self.model.materials)
+            return check_params(StackParams(self.stack, np.float64(ef)), self.model)
+        except ValueError as err:
+            raise InputError(f"{self.path}: {err}") from None
 
 
 def _model(path: str, block, materials) -> StackModel:
@@ -83,6 +89,9 @@ def read_stack_json(path: str) -> StackFile:
     if not isinstance(block, dict):
         raise InputError(f"{path}: field params must be a JSON object")
     allowed = ("layers", "fermi_level_eV") if prefix else STACK_KEYS
+    if "layers" not in block and "heights_eV" in block:
+        raise InputError(f"{path}: a box-model design (it has heights_eV, no layers); simulate or design it "
+                         "with --model box")
     unknown = sorted(set(block) - set(allowed))
     if unknown and not prefix:
         raise InputError(f"{path}: unknown field(s) {', '.join(unknown)} (allowed: {', '.join(STACK_KEYS)})")
@@ -92,7 +101,16 @@ def read_stack_json(path: str) -> StackFile:
             materials = LinearAlloy.from_dict(data["materials"])
         except (TypeError, ValueError) as err:
             raise InputError(f"{path}: field materials: {err}") from None
-    try:
+    try:  # every layer field is required: a missing al_fraction must not silently become GaAs
+        for k, layer in enumerate(block["layers"] if isinstance(block.get("layers"), list) else []):
+            if isinstance(layer, dict):
+                val.require_fields(f"layers[{k}]", layer, LAYER_FIELDS, "every layer needs " + ", ".join(LAYER_FIELDS))
+                x = layer["al_fraction"]
+                if isinstance(x, (int, float)) and not isinstance(x, bool):  # the table's range, in its words
+                    try:
+                        check_composition(x, materials, "al_fraction")
+                    except ValueError as err:
+                        raise ValueError(f"layers[{k}]: {err}") from None
         stack = Stack.from_dict({"layers": block.get("layers")}, materials)
     except ValueError as err:
         raise InputError(f"{path}: field {prefix}{err}") from None
@@ -106,12 +124,17 @@ def read_stack_json(path: str) -> StackFile:
     except ValueError as err:
         raise InputError(f"{path}: field model: {err}") from None
     temperature = data.get("temperature_K") if prefix else None
+    if temperature is not None:
+        try:
+            val.check_temperature("temperature_K", temperature)
+        except ValueError as err:
+            raise InputError(f"{path}: field {err}") from None
     currents = data.get("currents") if prefix else None
     biases, target = optional_array(path, currents, "bias_V"), optional_array(path, currents, "target_Acm2")
     if target is not None and (biases is None or target.shape != biases.shape):
         target = None
     return StackFile(stack, None if ef is None else float(ef), model,
-                     None if temperature is None else float(temperature), biases, target)
+                     None if temperature is None else float(temperature), biases, target, path)
 
 
 def model_to_dict(model: StackModel) -> dict:

@@ -156,7 +156,7 @@ def design(
 ) -> DesignResult:
     """Fit barrier parameters and Fermi level to target I–V data (physics.md §6, §8).
 
-    The paper's design: the box model (:class:`~diffsim_jax.device.BoxModel`), its 0 K
+    The paper's design: the box model (:class:`~diffsim_jax.models.box.BoxModel`), its 0 K
     I–V, the loss of physics.md eq. 6.2 and AdaBelief (:func:`design_model` with these).
 
     Args:

@@ -269,7 +269,7 @@ def spec_loss(model, spec, observable: Callable, penalty_weight: float = 1.0) ->
     """L(θ) = Σ_k λ_k ((F_k − F*_k)/F*_k)² + w_P·P(θ) (physics.md eq. 12.8) for a device model.
 
     ``spec``: anything :func:`load_spec` accepts. ``observable(model, params, biases)``
-    returns the (K,) currents in µA (e.g. :func:`diffsim_jax.freeform.iv_observable`).
+    returns the (K,) currents in µA (e.g. :func:`diffsim_jax.observables.iv_observable`).
     Returns a pure, jit/grad-safe function of the model's parameters.
     """
     spec = load_spec(spec)
@@ -301,7 +301,7 @@ def design_to_spec(model, spec, init_params, observable: Callable, fit_config=No
                    progress: bool | None = None) -> tuple[Any, dict]:
     """Design ``model`` from ``init_params`` to meet ``spec``: returns (FitResult, :func:`spec_report`).
 
-    The optimiser is :func:`diffsim_jax.freeform.fit` (AdaBelief, then L-BFGS); this is what
+    The optimiser is :func:`diffsim_jax.design.fit` (AdaBelief, then L-BFGS); this is what
     ``qtbm design --spec spec.json`` runs.
     """
 

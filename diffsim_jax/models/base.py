@@ -4,7 +4,7 @@ The simulator is layered so that each layer can be read, tested and swapped alon
 
 1. **Solver input** (:class:`SolverInput`): the on-site potential U_j (eV) and the
    effective mass (scalar or per site, m0) on the uniform grid x_j = j·L/(N−1) over
-   [0, L]. This is all :func:`diffsim_jax.qtbm.transmission` and the currents need.
+   [0, L]. This is all :func:`diffsim_jax.physics.qtbm.transmission` and the currents need.
 2. **Device models** map (parameters, bias) to a solver input. A model is a small frozen
    object with four methods:
 
@@ -14,7 +14,7 @@ The simulator is layered so that each layer can be read, tested and swapped alon
      object with ``zeros()`` and ``to_physical(z)`` (z = 0 is ``init_params``);
    * ``penalty(params)`` — a non-negative design penalty (0 when the design is valid).
 
-   :class:`~diffsim_jax.device.BoxModel` is the paper's model (smooth boxes in a window, linear bias drop,
+   :class:`~diffsim_jax.models.box.BoxModel` is the paper's model (smooth boxes in a window, linear bias drop,
    physics.md §4). The layer-stack model (physics.md §9), the self-consistent model
    (§11) and free-form potentials (§12) implement the same four methods.
 3. **Observables** (currents, I–V curves) take a model and parameters; **design**

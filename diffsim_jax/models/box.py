@@ -248,7 +248,7 @@ class BoxModel:
 
     @classmethod
     def from_config(cls, cfg, height_scale_eV: float = 0.1, center_scale_nm: float = 1.0) -> "BoxModel":
-        """The model of a :class:`~diffsim_jax.device.DeviceConfig` (E_F bounded by its energy window)."""
+        """The model of a :class:`~diffsim_jax.models.box.DeviceConfig` (E_F bounded by its energy window)."""
         return cls(cfg.length_nm, cfg.m_eff, cfg.edge_width_nm, cfg.n_points, tuple(cfg.window_frac),
                    height_scale_eV, center_scale_nm, cfg.energy_window_eV[1])
 

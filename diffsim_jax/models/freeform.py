@@ -7,7 +7,7 @@ protocol of :mod:`diffsim_jax.models`:
     U(x; ϑ, V) = V_b(x) + W(x)·N_ϑ(x)                                   (physics.md eq. 12.1)
     N_ϑ(x)     = A·MLP_ϑ(γ(x/L)),   γ(ξ) = [sin(2π f ξ), cos(2π f ξ)]   (eq. 12.2, features as eq. 7.3)
 
-* V_b(x) = −V·x/L is the bias ramp of physics.md eq. 4.5 (:func:`~diffsim_jax.device.bias_ramp`).
+* V_b(x) = −V·x/L is the bias ramp of physics.md eq. 4.5 (:func:`~diffsim_jax.models.box.bias_ramp`).
 * W(x) keeps the network out of the terminals, so U_L = 0 and U_R = −V (eq. 12.3):
   ``window="box"`` is the paper model's window s(x − x_a) − s(x − x_b) (eq. 4.4);
   ``window="parabolic"`` is 4ξ(1 − ξ), ξ = x/L, which pins both ends exactly (as the

@@ -599,7 +599,7 @@ def _check_contact_lengths(stack, temperature_K, materials, fermi_level_eV):
         x = float(np.asarray(stack.al_fraction)[k])
         lam = float(screening_length_nm(float(np.asarray(stack.doping_cm3)[k]), materials.mass(x), materials.eps_r(x), temperature_K))
         if th[k] < 3.0 * lam:
-            raise ValueError(
+            raise val.InfeasibleError(
                 f"the {name} is {th[k]:.3g} nm thick, less than 3 screening lengths "
                 f"(λ_s = {lam:.3g} nm): too short to be charge-neutral at its outer boundary"
             )
@@ -620,7 +620,7 @@ def _check_neutral_ends(u, p: PointInputs, stack, temperature_K, config, materia
         lam = float(screening_length_nm(float(np.asarray(stack.doping_cm3)[k]), materials.mass(x), materials.eps_r(x), temperature_K))
         bend = abs(slope) * lam
         if bend > config.contact_tolerance_kT * kt:
-            raise ValueError(
+            raise val.InfeasibleError(
                 f"the {name} is too short to be charge-neutral at bias {float(p.mu_left - p.mu_right):.3g} V: "
                 f"the field at its outer boundary leaves {1e3 * bend:.3g} meV of band bending "
                 f"(> {config.contact_tolerance_kT:g} k_BT); make it thicker or more heavily doped"
@@ -729,7 +729,7 @@ def solve_self_consistent(
         if attempts > 1:
             msg += f" (from each of {attempts} starting points)"
         if config.on_failure == "raise":
-            raise RuntimeError(msg)
+            raise val.NotConvergedError(msg)
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
     else:
         _check_neutral_ends(out.potential, p_const, stack_c, temperature_K, config, materials, fermi_level_eV)
@@ -809,7 +809,7 @@ def _sweep_one(stack, biases, temperature_K, config, fermi_level_eV, materials, 
     if progress:
         from tqdm.auto import tqdm  # noqa: PLC0415
 
-        iterator = tqdm(biases, desc=f"self-consistent J(V) {label}", leave=False)
+        iterator = tqdm(biases, desc=f"self-consistent J(V) {label}", leave=False, disable=None)  # terminal only
     strict = dataclasses.replace(config, on_failure="raise")
 
     def solve(v, initial, previous, fresh_restart, cfg=strict):

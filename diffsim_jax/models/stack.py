@@ -1,12 +1,12 @@
 """The layer-stack device model: a grown AlGaAs/GaAs RTD in the simulator (physics.md §9, §10).
 
-A :class:`StackModel` maps :class:`StackParams` — a :class:`~diffsim_jax.stack.Stack`
+A :class:`StackModel` maps :class:`StackParams` — a :class:`~diffsim_jax.physics.layers.Stack`
 (thicknesses, Al fractions, doping of every layer) and the emitter Fermi level — and a
 bias V to the solver input (:class:`~diffsim_jax.models.SolverInput`):
 
     U(x) = ΔE_c(x(ξ)) + U_V(x),   m(x) = m*(x(ξ))                 (physics.md eq. 9.9)
 
-with the composition profile x(ξ) of :func:`~diffsim_jax.stack.profiles` and the bias drop
+with the composition profile x(ξ) of :func:`~diffsim_jax.physics.layers.profiles` and the bias drop
 
     U_V(x) = −V·clip((x − z_a)/(z_b − z_a), 0, 1)      bias_drop = "active" (default)
     U_V(x) = −V·x/L                                    bias_drop = "linear"
@@ -37,7 +37,7 @@ from ..physics.statistics import fermi_level_from_doping
 from ..physics.constants import HBAR2_OVER_2M0_EV_NM2
 from ..physics.materials import ALGAAS
 from .base import SolverInput
-from ..physics.layers import Stack, check_stack, profiles_unchecked
+from ..physics.layers import Stack, check_stack, default_n_points, profiles_unchecked
 
 BIAS_DROPS = ("active", "linear")
 #: Free Al fractions stay below (1 − ALLOY_MARGIN)·x_max (float64 sigmoids round to 1).
@@ -68,10 +68,12 @@ class StackModel:
     """The layer-stack device model (module docstring). All fields are static (hashable).
 
     Attributes:
-      n_points: grid points N over the whole stack (spacing L/(N−1)).
+      n_points: grid points N over the whole stack (spacing L/(N−1)); None (default): the
+        grid follows the device — :meth:`with_grid` picks N by physics.md eq. 9.13 before
+        use (N is static, so it cannot be chosen from traced parameters).
       interface_width_nm: δ of the smooth interfaces (None: half the grid spacing, see
-        :mod:`diffsim_jax.stack`).
-      materials: the materials table (default Al_xGa_{1−x}As, :data:`~diffsim_jax.materials.ALGAAS`).
+        :mod:`diffsim_jax.physics.layers`).
+      materials: the materials table (default Al_xGa_{1−x}As, :data:`~diffsim_jax.physics.materials.ALGAAS`).
       bias_drop: "active" (linear over the layers between the contacts) or "linear" (whole device).
       contact_layers: (emitter, collector) numbers of layers at each end that form the contacts.
       free_thickness, free_al_fraction: per-layer flags of the design variables (None: all
@@ -81,7 +83,7 @@ class StackModel:
       fermi_scale_eV: E_F change per unit of z.
     """
 
-    n_points: int = 170
+    n_points: int | None = None
     interface_width_nm: float | None = None
     materials: Any = ALGAAS
     bias_drop: str = "active"
@@ -93,8 +95,9 @@ class StackModel:
     fermi_scale_eV: float = 0.01
 
     def __post_init__(self):
-        if not isinstance(self.n_points, int) or isinstance(self.n_points, bool) or self.n_points < 3:
-            raise ValueError(f"n_points must be an integer >= 3, got {self.n_points!r}")
+        if self.n_points is not None and (not isinstance(self.n_points, int) or isinstance(self.n_points, bool)
+                                          or self.n_points < 3):
+            raise ValueError(f"n_points must be an integer >= 3 or None, got {self.n_points!r}")
         if self.bias_drop not in BIAS_DROPS:
             raise ValueError(f"bias_drop must be one of {BIAS_DROPS}, got {self.bias_drop!r}")
         cl = tuple(self.contact_layers)
@@ -128,7 +131,18 @@ class StackModel:
         za, zb = self.drop_ends_nm(stack)
         return -bias_V * jnp.clip((x - za) / (zb - za), 0.0, 1.0)
 
+    def with_grid(self, params: StackParams, temperature_K: float) -> "StackModel":
+        """This model with ``n_points`` set: unchanged if already set, else the default grid of
+        the (concrete) stack at ``temperature_K`` (physics.md eq. 9.13)."""
+        if self.n_points is not None:
+            return self
+        n = default_n_points(params.stack, float(params.fermi_level), temperature_K, self.materials)
+        return dataclasses.replace(self, n_points=n)
+
     def solver_input(self, params: StackParams, bias_V) -> SolverInput:
+        if self.n_points is None:
+            raise ValueError("StackModel.n_points is None: pick the grid first with model.with_grid(params, "
+                             "temperature_K) (physics.md eq. 9.13), or give n_points")
         prof = profiles_unchecked(params.stack, self.n_points, self.interface_width_nm, self.materials)
         u = prof.band_edge_eV + self.bias_potential(params.stack, prof.x_nm, bias_V)
         return SolverInput(u, prof.m_eff, params.stack.length_nm)

@@ -67,6 +67,7 @@ from jax import lax
 from .. import validation as val
 from ..numerics.quadrature import gauss_legendre, legendre_error_matrix
 from .constants import CM3_PER_NM3, DEFAULT_M_EFF, K_B_EV_PER_K, RICHARDSON_A_PER_CM2_K2
+from .energy_grid import pole_step
 from .qtbm import band_top_eV, check_mass, lattice, lead_phase, lead_phase_from_offset
 from .statistics import supply, thermal_energy_eV, transverse_dos_nm2
 
@@ -221,8 +222,6 @@ def update_resonances(grid: EnergyGrid, potential, m_eff, length, mu_left, mu_ri
     R best get the share s_r = (share/R)·(1 − e^{−(3h_r/Γ_r)²}) of u. Everything under
     ``stop_gradient``.
     """
-    from .energy_grid import pole_step  # noqa: PLC0415
-
     r = config.n_resonances
     if r == 0:
         return grid

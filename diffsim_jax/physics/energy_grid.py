@@ -71,7 +71,7 @@ k_BT (not the frozen resonance positions); it costs ~1.7× in the gradient and c
 the U/L/m derivatives by nothing measurable (they are dominated by the frozen poles), so
 it is off by default. Measured: AD and central differences of J agree to ≤ 6e-6 (∂/∂U_j,
 E_F, V, L, m on the three devices at 300/77/4/0 K), and AD matches the derivative of the
-brute-force integral to ≤ 1e-6 on the 0.055 meV resonance (tests/test_thermal.py).
+brute-force integral to ≤ 1e-6 on the 0.055 meV resonance (tests/physics/test_thermal.py).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ from .qtbm import lattice, lead_phases, phi_pass
 #: Default number of quadrature energies, from the convergence study (worst relative error of
 #: J against brute force over 0–0.5 V at 300/77/4/0 K on the three test devices: 64 nodes
 #: 1.5e-2, 96: 1.7e-3, 128: 1.8e-4, 160: 8.4e-5; without resonance nodes 13 (1300 %);
-#: tests/test_energy_grid.py).
+#: tests/physics/test_energy_grid.py).
 DEFAULT_N_NODES = 160
 
 
@@ -656,7 +656,7 @@ def adaptive_energy_grid(
         importance = occupation_importance(mus, kT)
     if resonances is None:
         resonances = locate_resonances(potential, length, m_eff, e_lo, e_hi, mus, kT, importance, config)
-    return _mapped_grid(e_lo, e_hi, resonances, mus, kT, config, n_nodes)
+    return mapped_grid(e_lo, e_hi, resonances, mus, kT, config, n_nodes)
 
 
 def locate_resonances(potential, length, m_eff, e_lo, e_hi, chemical_potentials, kT, importance, config):
@@ -670,7 +670,7 @@ def locate_resonances(potential, length, m_eff, e_lo, e_hi, chemical_potentials,
     return find_resonances(potential, length, m_eff, lo, hi, starts, importance, spacing, config)
 
 
-def _mapped_grid(e_lo, e_hi, resonances, mus, kT, config, n_nodes=None, kinks=()):
+def mapped_grid(e_lo, e_hi, resonances, mus, kT, config, n_nodes=None, kinks=()):
     """Build the grid in x = (E − e_lo)/(e_hi − e_lo) under stop_gradient and map it affinely."""
     e_lo = jnp.asarray(e_lo, jnp.float64)
     e_hi = jnp.asarray(e_hi, jnp.float64)

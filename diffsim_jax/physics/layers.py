@@ -8,7 +8,7 @@ thickness d_k (nm), an alloy composition x_k (Al fraction) and a donor density N
 
 On the uniform grid x_j = j·L/(N−1) of the solver (physics.md eq. 3.1) the composition
 and the doping are sums of smooth steps s(z) = 1/(1 + e^{−z/δ}) (physics.md eq. 4.1, the
-``smooth_step`` of :mod:`diffsim_jax.device`):
+``smooth_step`` of :mod:`diffsim_jax.models.box`):
 
     x(ξ)   = x_0 + Σ_{k=1}^{K−1} (x_k − x_{k−1})·s(ξ − z_k)
     N_D(ξ) = N_0 + Σ_{k=1}^{K−1} (N_k − N_{k−1})·s(ξ − z_k)
@@ -26,11 +26,11 @@ Why smooth interfaces, and why the default δ = a/2 (a = L/(N−1), the grid spa
 * With the logistic step, the lattice sum Σ_j s(x_j − z) is, by Poisson summation,
   linear in z up to a ripple of relative size 2φ(2π/a), φ(ω) = πδω/sinh(πδω) (the
   Fourier transform of s'). For δ = a/2 that is 2π²/sinh(π²) ≈ 2·10⁻³ (δ = a/4: 0.14;
-  δ = a: 2·10⁻⁷), as measured in tests/test_stack.py: the amount of barrier material on
+  δ = a: 2·10⁻⁷), as measured in tests/physics/test_layers.py: the amount of barrier material on
   the grid follows the thickness smoothly, with no staircase.
 * The smearing is a symmetric kernel (second moment π²δ²/3), so it changes T by
   O(δ²) = O(a²), the order of the lattice itself: T of a barrier at a generic position
-  converges at second order to the continuum abrupt result (tests/test_heterostructure.py),
+  converges at second order to the continuum abrupt result (tests/physics/test_qtbm_mass.py),
   and the error constant grows with δ (δ = a gives ~4× the error of δ = a/2).
   The interface is ~2a wide (10–90 %).
 
@@ -52,6 +52,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import validation as val
+from .constants import HBAR2_OVER_2M0_EV_NM2, K_B_EV_PER_K
+from .convergence import odd_points
 from .shapes import smooth_step
 from .materials import ALGAAS, check_composition, check_table
 
@@ -86,11 +88,11 @@ class Layer:
         x = _scalar("al_fraction", self.al_fraction)
         n = _scalar("doping_cm3", self.doping_cm3)
         if not d > 0.0:
-            raise ValueError(f"thickness_nm must be > 0, got {self.thickness_nm!r}")
+            raise ValueError(f"thickness_nm must be > 0, got {val.fmt(self.thickness_nm)}")
         if not 0.0 <= x <= 1.0:
-            raise ValueError(f"al_fraction must lie in [0, 1], got {self.al_fraction!r}")
+            raise ValueError(f"al_fraction must lie in [0, 1], got {val.fmt(self.al_fraction)}")
         if not n >= 0.0:
-            raise ValueError(f"doping_cm3 must be >= 0, got {self.doping_cm3!r}")
+            raise ValueError(f"doping_cm3 must be >= 0, got {val.fmt(self.doping_cm3)}")
         object.__setattr__(self, "thickness_nm", d)
         object.__setattr__(self, "al_fraction", x)
         object.__setattr__(self, "doping_cm3", n)
@@ -280,6 +282,52 @@ def grid_nm(stack: Stack, n_points: int):
     return jnp.arange(n_points, dtype=jnp.float64) * (stack.length_nm / (n_points - 1))
 
 
+#: The default grid keeps the lattice's relative wavenumber error (q·a)²/24 below this
+#: for the largest wavenumber or decay constant q of the device (physics.md eq. 9.13).
+GRID_WAVENUMBER_ERROR = 5e-5
+#: … and puts at least this many cells in the thinnest layer …
+GRID_CELLS_PER_LAYER = 8
+#: … and never spaces the points further apart than this (nm).
+GRID_MAX_SPACING_NM = 0.25
+#: Electrons above E_F + SUPPLY_WINDOW_KT·k_BT carry < e⁻¹⁰ of the supply (physics.md eq. 9.13).
+SUPPLY_WINDOW_KT = 10.0
+
+
+def largest_wavenumber_per_nm(stack: Stack, fermi_level_eV: float, temperature_K: float, materials=ALGAAS) -> float:
+    """q_max of physics.md eq. 9.13 (concrete stacks only), in 1/nm.
+
+    The largest of the decay constants κ = √(m_k ΔE_c,k/C₀) under each layer's band edge at
+    the emitter band edge (E = 0, the deepest tunnelling) and the wavenumbers
+    k = √(m_k (E_top − ΔE_c,k)/C₀) at the top of the supply, E_top = max(E_F, 0) + 10 k_BT.
+    """
+    x = np.asarray(stack.al_fraction, float)
+    mass = np.asarray(materials.mass(x), float)
+    edge = np.asarray(materials.band_edge_eV(x), float)
+    e_top = max(float(fermi_level_eV), 0.0) + SUPPLY_WINDOW_KT * K_B_EV_PER_K * float(temperature_K)
+    kinetic = np.maximum(np.abs(edge), np.abs(e_top - edge))
+    return float(np.sqrt(np.max(mass * kinetic) / HBAR2_OVER_2M0_EV_NM2))
+
+
+def default_spacing_nm(stack: Stack, fermi_level_eV: float, temperature_K: float, materials=ALGAAS) -> float:
+    """The default grid spacing (physics.md eq. 9.13), in nm, of a concrete stack:
+
+        a = min( √(24·ε_q)/q_max,  d_min/8,  0.25 nm ),   ε_q = 5·10⁻⁵,
+
+    q_max from :func:`largest_wavenumber_per_nm`, d_min the thinnest layer. The spatial error
+    this leaves is then measured (:mod:`.convergence`), not assumed.
+    """
+    check_stack(stack, materials)
+    q = largest_wavenumber_per_nm(stack, fermi_level_eV, temperature_K, materials)
+    a = min(math.sqrt(24.0 * GRID_WAVENUMBER_ERROR) / q if q > 0 else math.inf,
+            float(np.min(np.asarray(stack.thickness_nm))) / GRID_CELLS_PER_LAYER, GRID_MAX_SPACING_NM)
+    return a
+
+
+def default_n_points(stack: Stack, fermi_level_eV: float, temperature_K: float, materials=ALGAAS) -> int:
+    """N of the default grid: the odd N whose spacing L/(N − 1) is the largest ≤ :func:`default_spacing_nm`."""
+    return odd_points(float(stack.length_nm), default_spacing_nm(stack, fermi_level_eV, temperature_K, materials))
+
+
 def default_interface_width_nm(stack: Stack, n_points: int):
     """δ = a/2 with a = L/(N−1): the default smooth-step width (module docstring)."""
     return 0.5 * stack.length_nm / (n_points - 1)
@@ -326,7 +374,7 @@ def profiles(stack: Stack, n_points: int, interface_width_nm=None, materials=ALG
       n_points: N ≥ 3 (static).
       interface_width_nm: δ in nm (> 0); default a/2 = L/(2(N−1)), which keeps the
         profiles smooth functions of the thicknesses (module docstring).
-      materials: the materials table (default :data:`~diffsim_jax.materials.ALGAAS`).
+      materials: the materials table (default :data:`~diffsim_jax.physics.materials.ALGAAS`).
     Returns:
       :class:`Profiles` of (N,) arrays.
     """

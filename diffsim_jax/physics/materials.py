@@ -1,7 +1,7 @@
 """Replaceable materials table for heterostructures (physics.md §9, eq. 9.1).
 
 A table maps an alloy composition x (here the Al fraction of AlₓGa₁₋ₓAs) to the three
-material parameters the layer stack needs (:mod:`diffsim_jax.stack`):
+material parameters the layer stack needs (:mod:`diffsim_jax.physics.layers`):
 
     m*(x)    effective mass of the conduction band (units of m0)
     ΔE_c(x)  conduction-band edge relative to the reference material (eV)
@@ -207,6 +207,6 @@ def check_composition(x, table=ALGAAS, name: str = "al_fraction"):
         worst = np.asarray(arr)[bad].ravel()[0]
         raise ValueError(
             f"{name} must lie in [0, {x_max:g}) for {getattr(table, 'name', 'this material table')} "
-            f"(physics.md §9), got {worst!r}"
+            f"(physics.md §9), got {val.fmt(worst)}"
         )
     return x

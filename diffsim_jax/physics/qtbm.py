@@ -414,7 +414,7 @@ def _adjoint_pass(onsite, hop, energies, sigma_l, phi0, phi1, c, hop_and_energy:
     rounding error so introduced is bounded by ε·|G_{00}|²/|G_{j0}| and enters multiplied
     by |c·χ_j| ∝ |G_{N−1,0}|·|G_{j,N−1}|, so the absolute error of every cotangent stays at
     the level of ε times the cotangent's scale (physics.md §3.9; checked against the
-    stored-column JVP and against finite differences in tests/test_qtbm.py).
+    stored-column JVP and against finite differences in tests/physics/test_qtbm.py).
     """
     e = energies
     uniform = jnp.ndim(hop) == 0

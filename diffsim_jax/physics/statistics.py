@@ -56,7 +56,7 @@ def fermi_dirac_half(eta):
     """Normalised Fermi–Dirac integral 𝓕_{1/2}(η) = (2/√π) ∫₀^∞ √t /(1 + e^{t−η}) dt.
 
     Composite Gauss–Legendre quadrature, accurate to ~1e-13 relative for any real η
-    (checked against ``scipy.integrate.quad`` in tests/test_density.py): below
+    (checked against ``scipy.integrate.quad`` in tests/physics/test_density.py): below
     t₀ = max(η − 36, 0) the occupation is 1 to 2e-16 and the integral is (2/3)t₀^{3/2};
     [t₀, η + 40] is split into 16 equal panels (width ≤ 4.75 k_BT, so the Fermi function's
     poles at distance π are well outside each panel's Bernstein ellipse), integrated with

@@ -51,7 +51,7 @@ from jax import lax
 
 from .. import validation as val
 from .constants import CURRENT_UA_PER_EV, DEFAULT_M_EFF, K_B_EV_PER_K, TSU_ESAKI_A_PER_CM2_EV2
-from .energy_grid import EnergyGridConfig, _mapped_grid, locate_resonances
+from .energy_grid import EnergyGridConfig, mapped_grid, locate_resonances
 from .qtbm import band_top_eV, check_mass, transmission_sweep
 from .statistics import landauer_window, supply_function
 
@@ -93,7 +93,7 @@ def energy_integral(kind, potential, fermi_level, bias, length, m_eff, kT, confi
     if not zero_t:
         mus = (mu_l, mu_r)
         res = locate_resonances(potential, length, m_eff, e_lo, e_hi, mus, kT, kernel_abs, config)
-        nodes, weights = _mapped_grid(e_lo, e_hi, res, mus, kT, config)
+        nodes, weights = mapped_grid(e_lo, e_hi, res, mus, kT, config)
         trans = transmission_sweep(potential, nodes, length, m_eff)
         return jnp.sum(weights * trans * _kernel(kind, nodes, mu_l, mu_r, kT))
 
@@ -103,12 +103,12 @@ def energy_integral(kind, potential, fermi_level, bias, length, m_eff, kT, confi
     if kind == "landauer":
         # sgn(V) ∫_{max(E_lo, min μ)}^{max μ} 𝒯 dE: one panel, no kink inside.
         lo = jnp.minimum(jnp.maximum(e_lo, mu_lo), top)
-        nodes, weights = _mapped_grid(lo, top, res, (), 0.0, config)
+        nodes, weights = mapped_grid(lo, top, res, (), 0.0, config)
         trans = transmission_sweep(potential, nodes, length, m_eff)
         return jnp.sign(bias) * jnp.sum(weights * trans)
     # Tsu–Esaki: one panel [E_lo, max μ]; the kernel's kink at min μ gets a node cluster.
     kink = jnp.clip(mu_lo, e_lo, top)
-    nodes, weights = _mapped_grid(e_lo, top, res, (), 0.0, config, kinks=(kink,))
+    nodes, weights = mapped_grid(e_lo, top, res, (), 0.0, config, kinks=(kink,))
     trans = transmission_sweep(potential, nodes, length, m_eff)
     return jnp.sum(weights * trans * supply_function(nodes, mu_l, mu_r, 0.0))
 
@@ -185,7 +185,7 @@ def current_density(potential, fermi_level, bias, length, m_eff=DEFAULT_M_EFF, t
       temperature_K: lattice/contact temperature in K, ≥ 0. 0.0 selects the exact T → 0
         limit (physics.md eq. 10.4) instead of the Fermi functions. Must be concrete to be
         validated; a traced value is taken as > 0.
-      grid: :class:`~diffsim_jax.energy_grid.EnergyGridConfig` (default ``EnergyGridConfig()``).
+      grid: :class:`~diffsim_jax.physics.energy_grid.EnergyGridConfig` (default ``EnergyGridConfig()``).
     Returns:
       J (scalar) in A/cm²; positive when electrons flow from left to right (V > 0).
 

@@ -10,10 +10,11 @@ import pytest
 from scipy.integrate import quad
 
 import diffsim_jax as ds
-from diffsim_jax import density as dn
-from diffsim_jax.qtbm import lattice
+from diffsim_jax.physics import density as dn
+from diffsim_jax.physics import statistics
+from diffsim_jax.physics.qtbm import lattice, lead_phase
 
-KT300 = dn.thermal_energy_eV(300.0)
+KT300 = statistics.thermal_energy_eV(300.0)
 
 
 def fd_half_scipy(eta, order=0.5):
@@ -39,46 +40,46 @@ ETAS = [-30.0, -8.0, -2.0, -0.5, 0.0, 0.7, 2.0, 5.0, 12.0, 35.0, 80.0]
 
 
 def test_fermi_dirac_half_against_scipy():
-    ours = np.asarray(dn.fermi_dirac_half(jnp.asarray(ETAS)))
+    ours = np.asarray(statistics.fermi_dirac_half(jnp.asarray(ETAS)))
     ref = np.array([fd_half_scipy(e) for e in ETAS])
     np.testing.assert_allclose(ours, ref, rtol=1e-11)
 
 
 def test_fermi_dirac_half_derivative_is_minus_half_order():
-    der = np.asarray(jax.vmap(jax.grad(dn.fermi_dirac_half))(jnp.asarray(ETAS)))
+    der = np.asarray(jax.vmap(jax.grad(statistics.fermi_dirac_half))(jnp.asarray(ETAS)))
     ref = np.array([fd_half_scipy(e, order=-0.5) for e in ETAS])
     np.testing.assert_allclose(der, ref, rtol=1e-9)
 
 
 def test_inverse_fermi_dirac_half_and_its_derivative():
     r = jnp.asarray([1e-12, 1e-5, 0.01, 0.5, 1.0, 4.6, 30.0, 1e3, 1e5])
-    eta = dn.inverse_fermi_dirac_half(r)
-    np.testing.assert_allclose(np.asarray(dn.fermi_dirac_half(eta)), np.asarray(r), rtol=1e-12)
-    d_inv = jax.vmap(jax.grad(dn.inverse_fermi_dirac_half))(r)
-    d_fwd = jax.vmap(jax.grad(dn.fermi_dirac_half))(eta)
+    eta = statistics.inverse_fermi_dirac_half(r)
+    np.testing.assert_allclose(np.asarray(statistics.fermi_dirac_half(eta)), np.asarray(r), rtol=1e-12)
+    d_inv = jax.vmap(jax.grad(statistics.inverse_fermi_dirac_half))(r)
+    d_fwd = jax.vmap(jax.grad(statistics.fermi_dirac_half))(eta)
     np.testing.assert_allclose(np.asarray(d_inv * d_fwd), 1.0, rtol=1e-12)
 
 
 def test_fast_approximation_accuracy_and_inverse():
     """The Aymerich-Humet form used by the predictor is within 0.6 % (measured maximum 0.56 %)."""
     eta = np.linspace(-20, 60, 401)
-    rel = np.asarray(dn.fermi_dirac_half_fast(jnp.asarray(eta)) / dn.fermi_dirac_half(jnp.asarray(eta))) - 1
+    rel = np.asarray(statistics.fermi_dirac_half_fast(jnp.asarray(eta)) / statistics.fermi_dirac_half(jnp.asarray(eta))) - 1
     assert np.max(np.abs(rel)) < 6e-3
     r = jnp.asarray([1e-6, 0.3, 3.0, 300.0])
-    np.testing.assert_allclose(np.asarray(dn.fermi_dirac_half_fast(dn.inverse_fermi_dirac_half_fast(r))), r, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(statistics.fermi_dirac_half_fast(statistics.inverse_fermi_dirac_half_fast(r))), r, rtol=1e-12)
 
 
 def test_effective_density_of_states_and_fermi_level():
-    assert float(dn.effective_density_of_states_cm3(0.067, 300.0)) == pytest.approx(4.352e17, rel=2e-4)
+    assert float(statistics.effective_density_of_states_cm3(0.067, 300.0)) == pytest.approx(4.352e17, rel=2e-4)
     # N_c ∝ (m T)^{3/2}
-    ratio = dn.effective_density_of_states_cm3(0.134, 150.0) / dn.effective_density_of_states_cm3(0.067, 300.0)
+    ratio = statistics.effective_density_of_states_cm3(0.134, 150.0) / statistics.effective_density_of_states_cm3(0.067, 300.0)
     assert float(ratio) == pytest.approx(1.0, rel=1e-12)
     for nd in (1e16, 2e18, 1e19):
-        ef = float(dn.fermi_level_from_doping(nd, 0.067, 300.0))
-        assert float(dn.bulk_density_cm3(ef / KT300, 0.067, 300.0)) == pytest.approx(nd, rel=1e-11)
+        ef = float(statistics.fermi_level_from_doping(nd, 0.067, 300.0))
+        assert float(statistics.bulk_density_cm3(ef / KT300, 0.067, 300.0)) == pytest.approx(nd, rel=1e-11)
     # non-degenerate limit: 𝓕_{1/2}(η) = e^η − e^{2η}/2^{3/2} + …, so η = ln r + r/√8 + O(r²)
-    r = 1e14 / float(dn.effective_density_of_states_cm3(0.067, 300.0))
-    ef = float(dn.fermi_level_from_doping(1e14, 0.067, 300.0))
+    r = 1e14 / float(statistics.effective_density_of_states_cm3(0.067, 300.0))
+    ef = float(statistics.fermi_level_from_doping(1e14, 0.067, 300.0))
     assert ef == pytest.approx(KT300 * (math.log(r) + r / math.sqrt(8)), abs=1e-9)
 
 
@@ -92,7 +93,7 @@ N_FLAT, L_FLAT = 100, 30.0
 def test_flat_band_density_is_bulk_density(fermi):
     """n = N_c 𝓕_{1/2}((E_F − E_c)/k_BT) within 1 % (physics.md §11 normalisation test)."""
     n = np.asarray(dn.electron_density(np.zeros(N_FLAT), fermi, 0.0, L_FLAT))
-    ref = float(dn.bulk_density_cm3(fermi / KT300))
+    ref = float(statistics.bulk_density_cm3(fermi / KT300))
     assert np.max(np.abs(n / ref - 1)) < 1e-2
     # the deviation is the lattice dispersion's O(a²) (a = 0.3 nm here), far below 1 %
     assert np.max(np.abs(n / ref - 1)) < 2e-3
@@ -100,8 +101,8 @@ def test_flat_band_density_is_bulk_density(fermi):
 
 def test_flat_band_with_other_mass_temperature_and_per_site_masses():
     m, temp, fermi = 0.092, 150.0, 0.02
-    kt = dn.thermal_energy_eV(temp)
-    ref = float(dn.bulk_density_cm3(fermi / kt, m, temp))
+    kt = statistics.thermal_energy_eV(temp)
+    ref = float(statistics.bulk_density_cm3(fermi / kt, m, temp))
     n_scalar = np.asarray(dn.electron_density(np.zeros(N_FLAT), fermi, 0.0, L_FLAT, m, temp))
     n_sites = np.asarray(dn.electron_density(np.zeros(N_FLAT), fermi, 0.0, L_FLAT, np.full(N_FLAT, m), temp))
     assert np.max(np.abs(n_scalar / ref - 1)) < 1e-2
@@ -124,8 +125,8 @@ def test_green_columns_against_dense_inverse():
     onsite, hop = _test_system()
     n = onsite.shape[0]
     z = np.array([0.05, 0.2 + 1e-3j, -0.05 + 0.02j, 0.11])
-    sl = -9.0 * np.asarray(dn._lead_phase_complex(jnp.asarray(z + 1e-14j), 0.0, 9.0))
-    sr = -9.0 * np.asarray(dn._lead_phase_complex(jnp.asarray(z + 1e-14j), -0.1, 9.0))
+    sl = -9.0 * np.asarray(lead_phase(jnp.asarray(z + 1e-14j), 0.0, 9.0))
+    sr = -9.0 * np.asarray(lead_phase(jnp.asarray(z + 1e-14j), -0.1, 9.0))
     phi_re, phi_im, chi_re, chi_im, s = dn.green_columns(
         onsite, hop, jnp.asarray(z.real), jnp.asarray(z.imag), jnp.asarray(sl), jnp.asarray(sr)
     )
@@ -209,18 +210,18 @@ def _spectral_integral(u, m, length, mu_l, mu_r, mask, config, e_top, real_axis_
     lat = lattice(u, length, m)
     hop = jnp.broadcast_to(lat.hop, (n - 1,))
     floor = float(jnp.min(u)) - config.floor_margin_eV
-    d2 = dn.transverse_dos_nm2(float(m[0]), KT300)
+    d2 = statistics.transverse_dos_nm2(float(m[0]), KT300)
     if real_axis_points is None:
         z, w = dn._contour_nodes(floor, e_top, (mu_l, mu_r), KT300, config)
     else:
         e = np.linspace(floor, e_top, real_axis_points)
         z = jnp.asarray(e + 1e-7j)
         w = jnp.full(e.size, (e[1] - e[0]) + 0j)
-    sl = -lat.t_left * dn._lead_phase_complex(z, lat.u_left, lat.t_left)
-    sr = -lat.t_right * dn._lead_phase_complex(z, lat.u_right, lat.t_right)
+    sl = -lat.t_left * lead_phase(z, lat.u_left, lat.t_left)
+    sr = -lat.t_right * lead_phase(z, lat.u_right, lat.t_right)
     pr, pi_, cr, ci, s = dn.green_columns(lat.onsite, hop, jnp.real(z), jnp.imag(z), sl, sr)
     gjj = (cr + 1j * ci) * (pr + 1j * pi_) / s
-    sup = np.where(np.asarray(mask)[:, None] > 0, dn.supply(z, mu_l, KT300)[None, :], dn.supply(z, mu_r, KT300)[None, :])
+    sup = np.where(np.asarray(mask)[:, None] > 0, statistics.supply(z, mu_l, KT300)[None, :], statistics.supply(z, mu_r, KT300)[None, :])
     spacing = length / (n - 1)
     return np.imag(np.sum(np.asarray(gjj) * sup * np.asarray(w)[None, :], axis=1)) * d2 / (math.pi * spacing)
 
@@ -251,7 +252,7 @@ def test_flat_band_density_is_all_contour_and_matches_scattering_states():
     contour = _spectral_integral(u, jnp.full(n, 0.067), length, ef, ef, jnp.zeros(n), dn.DensityConfig(), ef + 40 * KT300)
     t = float(lattice(u, length, jnp.full(n, 0.067)).t_left)
     spacing = length / (n - 1)
-    d2 = float(dn.transverse_dos_nm2(0.067, KT300))
+    d2 = float(statistics.transverse_dos_nm2(0.067, KT300))
 
     def supply_of_ka(ka):  # in k: dE/(2πħv) = dk/2π, |ψ|² = 1, E = 2t(1 − cos ka)
         w = (ef - 2 * t * (1 - math.cos(ka))) / KT300
@@ -285,7 +286,7 @@ def test_emitter_filling_fills_the_accumulation_notch():
 # Current on the density grid vs the Tsu–Esaki module, and input validation
 # --------------------------------------------------------------------------------------
 def test_current_matches_tsu_esaki_module():
-    thermal = pytest.importorskip("diffsim_jax.thermal")
+    thermal = pytest.importorskip("diffsim_jax.physics.thermal")
     x, u, m = _notch_device()
     _, res, _ = dn.electron_density(u, 0.04, 0.2, 30.0, m, config=SMALL, emitter_end_nm=12.7, return_details=True)
     ref = float(thermal.current_density(np.asarray(u), 0.04, 0.2, 30.0, np.asarray(m), 300.0))

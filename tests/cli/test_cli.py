@@ -15,7 +15,8 @@ import pytest
 
 import diffsim_jax as ds
 from diffsim_jax import cli
-from diffsim_jax.io import StagedOutputs, read_iv_csv, write_iv_csv
+from diffsim_jax.cli.box import jittered_start
+from diffsim_jax.cli.io import StagedOutputs, read_iv_csv, write_iv_csv
 
 #: The "known device" whose I–V is the round-trip target: a modest perturbation of the
 #: paper's original RTD (the default start of ``qtbm design``).
@@ -115,7 +116,8 @@ def test_simulate_accepts_a_bare_params_file_and_prints_csv(round_trip, tmp_path
     np.testing.assert_allclose(sim.currents, res["currents"]["fitted_uA"], rtol=1e-9, atol=1e-12)
 
 
-def test_design_shows_progress_and_summary_unless_quiet(round_trip, tmp_path, capsys):
+def test_design_shows_progress_and_summary_unless_quiet(round_trip, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # the bar is for terminals only (#16 §4)
     code, out, err = run(
         capsys, "design", "--target", round_trip["dir"] / "iv.csv", "--iterations", 3, "--out", tmp_path / "r.json"
     )
@@ -126,8 +128,8 @@ def test_design_shows_progress_and_summary_unless_quiet(round_trip, tmp_path, ca
 
 def test_jitter_is_reproducible_from_the_seed():
     p0, cfg, dcfg = ds.default_params(), ds.DeviceConfig(), ds.DesignConfig()
-    assert cli.jittered_start(p0, cfg, dcfg, 0.0, 1) is p0
-    a, b, c = (cli.jittered_start(p0, cfg, dcfg, 0.1, seed).to_dict() for seed in (1, 1, 2))
+    assert jittered_start(p0, cfg, dcfg, 0.0, 1) is p0
+    a, b, c = (jittered_start(p0, cfg, dcfg, 0.1, seed).to_dict() for seed in (1, 1, 2))
     assert a == b and a != c
     assert all(w > 0 for w in a["widths_nm"]) and 0 < a["fermi_level_eV"] < cfg.energy_window_eV[1]
 
@@ -360,7 +362,7 @@ def test_design_from_spec_meets_the_figures_of_merit(tmp_path, capsys):
     for name, fom in doc["figures_of_merit"].items():
         assert abs(fom["relative_error"]) < 0.05, (name, fom)
     # the reported figures of merit are those of the written design
-    from diffsim_jax.metrics import mean_power_uW
+    from diffsim_jax.design.metrics import mean_power_uW
 
     i = np.asarray(doc["currents"]["fitted_uA"])
     assert mean_power_uW(doc["currents"]["bias_V"], i) == pytest.approx(doc["figures_of_merit"]["mean_power_uW"]["achieved"])

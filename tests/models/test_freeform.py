@@ -10,11 +10,15 @@ import pytest
 
 import diffsim_jax as ds
 import pinn_sciann as pn
-from diffsim_jax import freeform as ff
-from diffsim_jax.current import iv_curve_unchecked
-from diffsim_jax.design import iv_loss
-from diffsim_jax.device import BoxModel, bias_ramp
-from diffsim_jax.paper_devices import original_params
+from diffsim_jax.models import freeform as ff
+from diffsim_jax import observables
+from diffsim_jax.design import losses
+from diffsim_jax.design import loop
+from diffsim_jax.observables import iv_curve_unchecked
+from diffsim_jax.design.losses import iv_loss
+from diffsim_jax.models.box import BoxModel
+from diffsim_jax.physics.shapes import bias_ramp
+from diffsim_jax.models.box import original_params
 from pinn_sciann.targets import eval_energies, grid_nm, ramp_transmission, rmse
 
 PINN = pn.PINNConfig()
@@ -56,7 +60,7 @@ def test_ramp_start_gives_the_ramps_potential_and_transmission():
     u = model.solver_input(p0, PINN.bias_V).potential_eV
     np.testing.assert_array_equal(np.asarray(u), np.asarray(bias_ramp(jnp.asarray(x), PINN.bias_V, PINN.length_nm)))
     e = eval_energies(PINN)
-    t = jax.jit(lambda q: ff.transmission_of(model, q, PINN.bias_V, jnp.asarray(e)))(p0)
+    t = jax.jit(lambda q: observables.transmission_of(model, q, PINN.bias_V, jnp.asarray(e)))(p0)
     np.testing.assert_allclose(np.asarray(t), ramp_transmission(e, PINN), rtol=1e-11, atol=0)  # same U; jit round-off
     # a random network moves U away from the ramp, but never at the terminals (eq. 12.3)
     p = model.random_params(seed=3)
@@ -81,7 +85,7 @@ def test_transmission_gradient_wrt_network_weights_matches_central_differences()
     p = model.random_params(seed=5, scale=0.7)
     e = jnp.linspace(0.02, 0.4, 30)
     c = jnp.linspace(1.0, 2.0, 30)
-    f = jax.jit(lambda q: jnp.sum(c * ff.transmission_of(model, q, PINN.bias_V, e)))
+    f = jax.jit(lambda q: jnp.sum(c * observables.transmission_of(model, q, PINN.bias_V, e)))
     for seed in (0, 1):
         dot, fd = directional(f, p, random_direction(p, seed))
         assert abs(dot) > 1e-3
@@ -92,7 +96,7 @@ def test_current_gradient_wrt_network_weights_and_fermi_level_matches_central_di
     model = small_model()
     p = model.random_params(seed=6, scale=0.7, fermi_level_eV=0.08)
     biases = jnp.array([0.05, 0.2, 0.45])
-    f = jax.jit(lambda q: jnp.sum(jnp.array([1.0, 0.5, 2.0]) * ff.model_iv_curve(model, q, biases, SMALL)))
+    f = jax.jit(lambda q: jnp.sum(jnp.array([1.0, 0.5, 2.0]) * observables.model_iv_curve(model, q, biases, SMALL)))
     d = random_direction(p, 7)
     dot, fd = directional(f, p, d)
     assert abs(dot) > 1e-3 and dot == pytest.approx(fd, rel=1e-6)
@@ -105,7 +109,7 @@ def test_general_current_reproduces_the_papers_current_for_the_box_model():
     """model_iv_curve(BoxModel) from its SolverInput = the paper's iv_curve (physics.md §5), both quadratures."""
     biases = jnp.linspace(0.0, 0.6, 7)
     for cfg in (ds.DeviceConfig(), ds.DeviceConfig(quadrature="direct", n_interp=40)):
-        ours = jax.jit(lambda p: ff.model_iv_curve(BoxModel.from_config(cfg), p, biases, cfg))(original_params())
+        ours = jax.jit(lambda p: observables.model_iv_curve(BoxModel.from_config(cfg), p, biases, cfg))(original_params())
         paper = jax.jit(lambda p: iv_curve_unchecked(p, biases, cfg))(original_params())
         np.testing.assert_allclose(np.asarray(ours), np.asarray(paper), rtol=1e-12, atol=1e-14)
 
@@ -153,15 +157,15 @@ def test_reachable_freeform_iv_is_recovered():
     model = small_model()
     truth = model.random_params(seed=11, scale=0.8, fermi_level_eV=0.08)
     biases = jnp.linspace(0.0, 0.5, 9)
-    target = jax.jit(lambda q: ff.model_iv_curve(model, q, biases, SMALL))(truth)
+    target = jax.jit(lambda q: observables.model_iv_curve(model, q, biases, SMALL))(truth)
     start = model.init_params(seed=0, fermi_level_eV=0.08)
     def rms(i):
         return float(100 * np.sqrt(np.mean((np.asarray(i) - np.asarray(target)) ** 2)) / np.max(target))
 
-    iv = jax.jit(lambda q: ff.model_iv_curve(model, q, biases, SMALL))
+    iv = jax.jit(lambda q: observables.model_iv_curve(model, q, biases, SMALL))
     assert rms(iv(start)) > 20.0
-    loss = ff.fixed_fermi_level(iv_loss(model, ff.iv_observable(SMALL), biases, target, 1.0), 0.08)
-    res = ff.fit(loss, model.normalization(start), ff.FitConfig(adabelief_steps=0, lbfgs_steps=250), progress=False)
+    loss = losses.fixed_fermi_level(iv_loss(model, observables.iv_observable(SMALL), biases, target, 1.0), 0.08)
+    res = loop.fit(loss, model.normalization(start), loop.FitConfig(adabelief_steps=0, lbfgs_steps=250), progress=False)
     fitted = jax.tree_util.tree_map(jnp.asarray, res.params)
     assert rms(iv(fitted)) < 0.5
 
@@ -185,8 +189,8 @@ def test_fit_undoes_nonfinite_steps_and_monitors():
         return jnp.where(z[0] > 1.7, jnp.nan, value)
 
     calls = []
-    fit_cfg = ff.FitConfig(adabelief_steps=200, lbfgs_steps=20, learning_rate=0.6, monitor_every=10)
-    res = ff.fit(loss, Identity(), fit_cfg,
+    fit_cfg = loop.FitConfig(adabelief_steps=200, lbfgs_steps=20, learning_rate=0.6, monitor_every=10)
+    res = loop.fit(loss, Identity(), fit_cfg,
                  monitor=lambda z: calls.append(1) or {"z0": z[0]}, progress=False)
     assert res.skipped_steps > 0
     np.testing.assert_allclose(res.params, target, atol=1e-6)
@@ -197,9 +201,9 @@ def test_fixed_fermi_level_freezes_it():
     model = small_model()
     p = model.random_params(2, fermi_level_eV=0.12)
     biases = jnp.array([0.1, 0.3])
-    obs = ff.iv_observable(SMALL)
+    obs = observables.iv_observable(SMALL)
     total = jax.jit(lambda q: jnp.sum(obs(model, q, biases)))
-    loss = ff.fixed_fermi_level(total, 0.05)
+    loss = losses.fixed_fermi_level(total, 0.05)
     value, g = jax.jit(jax.value_and_grad(loss))(p)
     assert float(g.fermi_level) == 0.0 and float(jnp.max(jnp.abs(g.layers[-1][0]))) > 0.0
     assert float(value) == pytest.approx(float(total(dataclasses.replace(p, fermi_level=jnp.asarray(0.05)))), rel=1e-12)

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 import diffsim_jax  # noqa: F401  (float64)
-from diffsim_jax import density as dn
-from diffsim_jax import poisson as ps
-from diffsim_jax import selfconsistent as sc
-from diffsim_jax.materials import LinearAlloy
-from diffsim_jax.stack import Layer, Stack
+from diffsim_jax.physics import density as dn
+from diffsim_jax.physics import statistics
+from diffsim_jax.physics import poisson as ps
+from diffsim_jax.models import selfconsistent as sc
+from diffsim_jax.physics.materials import LinearAlloy
+from diffsim_jax.physics.layers import Layer, Stack
 
 N = 150
 CFG = sc.SolverConfig(n_points=N)
@@ -66,7 +67,7 @@ def test_zero_bias_neutral_contacts_zero_current_and_residual(sweep):
     assert abs(np.sum(nd - n)) < 1e-3 * np.sum(nd)
     assert plain_residual(sol, rtd(), 0.0) < 1e-6
     # E_F of the contact: N_D = N_c 𝓕_{1/2}(E_F/k_BT)
-    assert float(sol.fermi_level_eV) == pytest.approx(float(dn.fermi_level_from_doping(2e18)), abs=1e-12)
+    assert float(sol.fermi_level_eV) == pytest.approx(float(statistics.fermi_level_from_doping(2e18)), abs=1e-12)
     # at zero bias the undoped spacers are charged by spill-over and the bands bend up there
     assert np.max(np.asarray(sol.hartree_eV)) > 0.005
 

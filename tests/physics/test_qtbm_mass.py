@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from scipy.optimize import brentq, minimize_scalar
 
 import diffsim_jax as ds
-from diffsim_jax.materials import ALGAAS
-from diffsim_jax.stack import Layer, Stack, abrupt_profiles, profiles
+from diffsim_jax.physics.materials import ALGAAS
+from diffsim_jax.physics.layers import Layer, Stack, abrupt_profiles, profiles
 
 C0 = ds.HBAR2_OVER_2M0_EV_NM2
 X_B = 0.3  # Al fraction of the barriers

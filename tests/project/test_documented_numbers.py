@@ -1,6 +1,12 @@
-"""Numbers quoted in README.md and docs/cli.md are regenerated here from code and compared,
-within the precision they are quoted to (a number in the documents with nothing behind it
-is a defect). figures/results.json is checked against a fresh computation as well."""
+"""Numbers quoted in README.md, docs/results.md, docs/physics.md and docs/cli.md are
+regenerated here from code and compared, within the precision they are quoted to (a number
+in the documents with nothing behind it is a defect). figures/results.json is checked
+against a fresh computation as well.
+
+Reproducibility (docs/results.md): timings are quoted but never asserted; the few results
+that move across machines (optimisations that amplify round-off) are checked against the
+documents to their measured cross-machine tolerance, not to their last digit, so that
+``make reproduce`` followed by ``make test`` passes on any machine."""
 
 import dataclasses
 import json
@@ -11,11 +17,14 @@ import numpy as np
 import pytest
 
 import diffsim_jax as ds
-from diffsim_jax.metrics import mean_power_uW, peak_to_valley_ratio
-from diffsim_jax.paper_devices import modified_params, original_params
+from diffsim_jax.design.metrics import mean_power_uW, peak_to_valley_ratio
+from diffsim_jax.models.box import modified_params, original_params
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+#: every document that quotes results
+DOCS_TEXT = "\n".join((ROOT / p).read_text(encoding="utf-8")
+                      for p in ("README.md", "docs/results.md", "docs/physics.md", "docs/benchmarks.md"))
 CLI_DOC = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
 RESULTS = json.loads((ROOT / "figures" / "results.json").read_text())
 BIASES = ds.default_biases()
@@ -74,8 +83,8 @@ def test_fig5_results_json_is_reproduced(paper_design):
         ("iv_rms_percent_of_peak", ".2f"),
     ],
 )
-def test_readme_quotes_fig5_numbers(key, fmt):
-    assert quoted(README, RESULTS["fig5"][key], fmt), f"README does not quote {key} = {RESULTS['fig5'][key]:{fmt}}"
+def test_documents_quote_fig5_numbers(key, fmt):
+    assert quoted(DOCS_TEXT, RESULTS["fig5"][key], fmt), f"docs do not quote {key} = {RESULTS['fig5'][key]:{fmt}}"
 
 
 def test_quadrature_error_quoted_in_readme():
@@ -83,7 +92,7 @@ def test_quadrature_error_quoted_in_readme():
     ref = np.asarray(ds.iv_curve(ds.default_params(), BIASES, dataclasses.replace(CFG, quadrature="direct", n_interp=2000)))
     i = np.asarray(ds.iv_curve(ds.default_params(), BIASES, CFG))
     err = 100 * np.max(np.abs(i - ref)) / ref.max()
-    assert quoted(README, err, ".2f") and err < 1.0, err
+    assert quoted(DOCS_TEXT, err, ".2f") and err < 1.0, err
 
 
 def test_cli_worked_example_numbers(tmp_path, capsys):
@@ -113,17 +122,10 @@ def dig(tree, path: str):
         ("fig2/rmse_fd_vs_target", ".2g", 1),
         ("fig2/fd_over_ramp", ".2g", 1),
         ("fig2/rmse_pinn_vs_fd", ".2g", 1),
-        ("fig2/train_seconds", ".0f", 1),
-        ("fig5/design_seconds", ".1f", 1),
-        ("fig6/diffsim_rmse_fd_vs_target", "sci", 1),
         ("fig6/diffsim_rmse_fine_grid", "sci", 1),
-        ("fig6/diffsim_seconds", ".1f", 1),
-        ("fig6/diffsim_seconds_to_pinn_error", ".1f", 1),
-        ("fig6/speedup_at_pinn_accuracy", ".0f", 1),
         ("fig7/freeform_rms_percent_of_peak", ".2f", 1),
         ("fig7/double_barrier_rms_percent_of_peak", ".2f", 1),
         ("fig7/double_barrier_free_fermi_rms_percent_of_peak", ".2f", 1),
-        ("fig7/freeform_rms_percent_of_peak_fine_grid", ".2f", 1),
         ("fig7/spec_achieved/box/peak_to_valley_ratio", ".2f", 1),
         ("fig7/spec_achieved/freeform/peak_to_valley_ratio", ".2f", 1),
         ("fig8/0K/pvr", ".2f", 1),
@@ -134,7 +136,6 @@ def dig(tree, path: str):
         ("fig8/300K/peak_Acm2", ".0f", 1e-3),
         ("fig8/300K/peak_bias_V", ".4f", 1),
         ("fig8/design/rms_percent_of_peak", ".2f", 1),
-        ("fig8/design/seconds", ".0f", 1),
         ("fig8/design/pvr_designed", ".2f", 1),
         ("fig8/design/pvr_target", ".2f", 1),
         ("fig9/peak_shift_V", ".4f", 1),
@@ -145,15 +146,42 @@ def dig(tree, path: str):
         ("fig9/pvr_up", ".2f", 1),
         ("fig9/pvr_down", ".2f", 1),
         ("fig9/bistable_rtd/bistable_biases_V/0", ".3f", 1),
-        ("fig9/bistable_rtd/bistable_biases_V/-1", ".4f", 1),
         ("fig9/quasi_bound/J_ratio_collector_over_emitter", ".2f", 1),
         ("fig9/design_rms_percent_of_peak", ".2f", 1),
     ],
 )
-def test_readme_quotes_the_extension_results(path, fmt, scale):
-    """Figs. 1–3 and 6–9: every number the README quotes is the one in figures/results.json."""
+def test_documents_quote_the_extension_results(path, fmt, scale):
+    """Figs. 1–3 and 6–9: every number the documents quote is the one in figures/results.json."""
     value = dig(RESULTS, path) * scale
-    assert quoted(README, value, fmt), f"README does not quote {path} = {sci(value) if fmt == 'sci' else format(value, fmt)}"
+    assert quoted(DOCS_TEXT, value, fmt), f"docs do not quote {path} = {sci(value) if fmt == 'sci' else format(value, fmt)}"
+
+
+#: Results that move across machines, with the tolerance measured between two machines
+#: (docs/results.md, "Reproducibility"): Fig. 6 RMSE 6.0e-6 vs 6.2e-6, Fig. 7 fine-grid
+#: error 1.64 vs 1.73 %, the end of Fig. 9's bistable range 0.35 vs 0.3625 V.
+MACHINE_DEPENDENT = [
+    ("fig6/diffsim_rmse_fd_vs_target", 0.10),
+    ("fig6/diffsim_rmse_fine_grid", 0.10),
+    ("fig7/freeform_rms_percent_of_peak_fine_grid", 0.10),
+    ("fig9/bistable_rtd/bistable_biases_V/-1", 0.05),
+]
+
+NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?:·10([⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)|e(-?\d+))?")
+UNSUPERSCRIPT = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
+
+
+def numbers_in(text: str) -> list[float]:
+    out = []
+    for mant, sup, exp in NUMBER.findall(text):
+        e = int(sup.translate(UNSUPERSCRIPT)) if sup else int(exp) if exp else 0
+        out.append(float(mant) * 10.0**e)
+    return out
+
+
+@pytest.mark.parametrize("path, rel", MACHINE_DEPENDENT)
+def test_machine_dependent_results_are_quoted_within_their_tolerance(path, rel):
+    value = dig(RESULTS, path)
+    assert any(abs(x - value) <= rel * abs(value) for x in numbers_in(DOCS_TEXT)), f"{path} = {value:.4g} not quoted"
 
 
 def test_extension_results_met_their_acceptance():
@@ -164,7 +192,8 @@ def test_extension_results_met_their_acceptance():
     assert RESULTS["fig9"]["max_residual_eV"] < 1e-6
 
 
-@pytest.mark.parametrize("path", ["README.md", "docs/physics.md", "docs/cli.md"])
+@pytest.mark.parametrize("path", ["README.md", "docs/physics.md", "docs/cli.md", "docs/results.md", "docs/api.md",
+                                  "docs/architecture.md", "docs/benchmarks.md"])
 def test_documents_have_no_control_characters(path):
     """A LaTeX escape written through a non-raw string (\\frac → form feed) is caught here."""
     text = (ROOT / path).read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import diffsim_jax as ds
-from diffsim_jax.qtbm import _thomas, green_last_first
+from diffsim_jax.physics.qtbm import _thomas, green_last_first
 
 C = ds.kinetic_prefactor(0.067)
 

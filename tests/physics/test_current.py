@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import diffsim_jax as ds
-from diffsim_jax.current import catmull_rom, current_unchecked
-from diffsim_jax.metrics import peak_to_valley_ratio, peak_valley
+from diffsim_jax.physics.current import catmull_rom
+from diffsim_jax.observables import current_unchecked
+from diffsim_jax.design.metrics import peak_to_valley_ratio, peak_valley
 
 CFG = ds.DeviceConfig()
 P0 = ds.default_params()

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 import diffsim_jax as ds
-from diffsim_jax import freeform as ff
-from diffsim_jax import spec_design as sd
-from diffsim_jax.device import BoxModel
-from diffsim_jax.paper_devices import modified_params, original_params
+from diffsim_jax import observables
+from diffsim_jax.design import loop
+from diffsim_jax.design import spec as sd
+from diffsim_jax.models.box import BoxModel
+from diffsim_jax.models.box import modified_params, original_params
 
 V = np.linspace(0.0, 0.6, 25)
 
@@ -107,7 +108,7 @@ def test_spec_loss_gradient_through_the_box_model_matches_central_differences():
     model = BoxModel.from_config(cfg)
     spec = {"biases_V": {"start": 0.0, "stop": 0.6, "num": 13},
             "targets": {"peak_bias_V": 0.3, "peak_current_uA": 3.0, "peak_to_valley_ratio": 4.0, "mean_power_uW": 0.4}}
-    loss = jax.jit(sd.spec_loss(model, spec, ff.iv_observable(cfg)))
+    loss = jax.jit(sd.spec_loss(model, spec, observables.iv_observable(cfg)))
     p = original_params()
     d = ds.BarrierParams(jnp.array([0.3, -0.2]), jnp.array([0.5, 0.7]), jnp.array([-0.4, 0.2]), jnp.asarray(0.1))
     g = jax.grad(loss)(p)
@@ -124,13 +125,13 @@ def test_reachable_spec_is_met_by_the_box_design():
     the smooth ones the loss sees by about the temperature)."""
     cfg = ds.DeviceConfig()
     model = BoxModel.from_config(cfg)
-    obs = ff.iv_observable(cfg)
+    obs = observables.iv_observable(cfg)
     biases = ds.default_biases()
     truth = sd.hard_figures_of_merit(biases, obs(model, modified_params(), jnp.asarray(biases)))
     start = sd.hard_figures_of_merit(biases, obs(model, original_params(), jnp.asarray(biases)))
     spec = {"biases_V": list(biases), "targets": truth}
     assert max(abs(start[k] - truth[k]) / truth[k] for k in truth) > 0.3
-    fit_cfg = ff.FitConfig(adabelief_steps=200, lbfgs_steps=0, learning_rate=0.05, final_lr_fraction=0.02)
+    fit_cfg = loop.FitConfig(adabelief_steps=200, lbfgs_steps=0, learning_rate=0.05, final_lr_fraction=0.02)
     res, report = sd.design_to_spec(model, spec, original_params(), obs, fit_cfg, progress=False)
     assert max(abs(r["relative_error"]) for r in report.values()) < 0.05, report
     assert res.best_loss < 1e-2 * res.loss_history[0]

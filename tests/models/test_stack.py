@@ -10,15 +10,11 @@ import numpy as np
 import pytest
 
 from diffsim_jax.cli import main
-from diffsim_jax.design import design_model, iv_loss
-from diffsim_jax.heterostructure import (
-    StackModel,
-    StackParams,
-    contact_fermi_level,
-    current_density_curve,
-    stack_observable,
-)
-from diffsim_jax.stack import Layer, Stack, profiles
+from diffsim_jax.design.loop import design_model
+from diffsim_jax.design.losses import iv_loss
+from diffsim_jax.models.stack import StackModel, StackParams, contact_fermi_level
+from diffsim_jax.observables import current_density_curve, stack_observable
+from diffsim_jax.physics.layers import Layer, Stack, profiles
 
 MODEL = StackModel(n_points=120)
 BIASES = jnp.linspace(0.0, 0.3, 7)
@@ -194,7 +190,7 @@ def test_cli_temperature_needs_stack_model_and_is_checked(tmp_path, capsys):
 def test_cli_self_consistent_simulate_and_design(tmp_path, capsys):
     """--self-consistent: the swept J(V) is the library's self-consistent one, the sweep
     reports (no) bistability, and a design started at the target's own stack stays there."""
-    from diffsim_jax.selfconsistent import SolverConfig, self_consistent_iv
+    from diffsim_jax.models.selfconsistent import SolverConfig, self_consistent_iv
 
     d = json.loads(json.dumps(STACK_JSON))
     d["layers"][0]["thickness_nm"] = d["layers"][-1]["thickness_nm"] = 30.0  # long enough to stay neutral

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import diffsim_jax  # noqa: F401  (enables float64)
-from diffsim_jax.device import smooth_step
-from diffsim_jax.materials import ALGAAS, LinearAlloy, check_composition, load_table
-from diffsim_jax.stack import Layer, Profiles, Stack, abrupt_profiles, profiles
+from diffsim_jax.physics.shapes import smooth_step
+from diffsim_jax.physics.materials import ALGAAS, LinearAlloy, check_composition, load_table
+from diffsim_jax.physics.layers import Layer, Profiles, Stack, abrupt_profiles, profiles
 
 FIELDS = ("thickness_nm", "al_fraction", "doping_cm3")
 

@@ -1,10 +1,10 @@
 """Finite-temperature currents: 1-D Landauer and 3-D Tsu–Esaki (physics.md §10; diffsim_jax/thermal.py).
 
-Physics checks: the T → 0 limits against the paper's 0 K current (diffsim_jax.current) and
+Physics checks: the T → 0 limits against the paper's 0 K current (diffsim_jax.physics.current) and
 the analytic T = 0 Tsu–Esaki expression, a flat wire (𝒯 ≡ 1) against closed forms
 (Fermi–Dirac integrals), zero current at zero bias, a mirrored device with reversed bias,
 gauge invariance, gradients against central differences, jit/vmap over 25 biases, and
-input validation. Grid convergence is in tests/test_energy_grid.py.
+input validation. Grid convergence is in tests/physics/test_energy_grid.py.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import pytest
 from scipy.special import spence
 
 import diffsim_jax as ds
-from diffsim_jax import thermal as th
-from diffsim_jax.qtbm import transmission_sweep
-from diffsim_jax.stack import abrupt_double_barrier
+from diffsim_jax.physics import thermal as th
+from diffsim_jax.physics.constants import K_B_EV_PER_K
+from diffsim_jax.physics import constants
+from diffsim_jax.physics.qtbm import transmission_sweep
+from diffsim_jax.physics.layers import abrupt_double_barrier
 
 
 rtd = abrupt_double_barrier  # 3/5/3 nm Al0.3 barriers/well between 10 nm GaAs leads, N = 170: (U, L, m)
@@ -33,9 +35,9 @@ def paper(bias):
 # --------------------------------------------------------------------------------------
 def test_constants():
     """A* = q m₀ k_B²/(2π²ħ³) = 120.173 A cm⁻² K⁻² and A*/k_B² = 1.61831e10 A cm⁻² eV⁻² (physics.md §10)."""
-    assert th.RICHARDSON_A_PER_CM2_K2 == pytest.approx(120.173, rel=1e-5)
+    assert constants.RICHARDSON_A_PER_CM2_K2 == pytest.approx(120.173, rel=1e-5)
     assert th.TSU_ESAKI_A_PER_CM2_EV2 == pytest.approx(1.61831e10, rel=1e-5)
-    assert th.KB_EV_PER_K == 8.617333262e-5
+    assert K_B_EV_PER_K == 8.617333262e-5
 
 
 # --------------------------------------------------------------------------------------
@@ -108,7 +110,7 @@ def test_flat_wire_against_fermi_dirac_integrals(temperature_K):
     """A uniform chain has 𝒯 ≡ 1 above its band edge, so (2q/h)·k_BT·[ln(1 + e^{μ_L/k_BT}) −
     ln(1 + e^{μ_R/k_BT})] and J = A*m_t T²[F₁(μ_L/k_BT) − F₁(μ_R/k_BT)] with F₁(η) = −Li₂(−e^η)
     are exact. Checks the prefactors, the window and the Fermi-tail quadrature."""
-    kT = th.KB_EV_PER_K * temperature_K
+    kT = K_B_EV_PER_K * temperature_K
     _, length, m = rtd(0.0)
     u, m = np.zeros_like(m), np.full_like(m, 0.067)  # the RTD's grid, all GaAs: one compilation
 

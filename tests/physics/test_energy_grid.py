@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 import diffsim_jax as ds
-from diffsim_jax import energy_grid as eg
-from diffsim_jax import thermal as th
-from diffsim_jax.qtbm import transmission_sweep
-from diffsim_jax.stack import abrupt_double_barrier
+from diffsim_jax.physics import energy_grid as eg
+from diffsim_jax.physics import thermal as th
+from diffsim_jax.physics.constants import K_B_EV_PER_K
+from diffsim_jax.physics.qtbm import transmission_sweep
+from diffsim_jax.physics.layers import abrupt_double_barrier
 
 TOL = 5e-3  # physics.md §10: the default grid converges J to 0.5 %
 
@@ -47,7 +48,7 @@ _sweep = jax.jit(transmission_sweep)
 def reference_integral(kind, potential, fermi_level, bias, length, m_eff, temperature_K, panel_eV, order=6):
     """Brute force: composite Gauss–Legendre (``order`` points) on uniform panels of width
     ≤ ``panel_eV`` over the whole window (split at the chemical potentials at T = 0)."""
-    kT = th.KB_EV_PER_K * temperature_K
+    kT = K_B_EV_PER_K * temperature_K
     mu_l, mu_r = fermi_level, fermi_level - bias
     lo = max(potential[0], potential[-1])
     hi = max(mu_l, mu_r) + 40.0 * kT
@@ -216,9 +217,9 @@ def test_grid_integrates_lorentzian_and_polynomial():
     res = eg.Resonances(jnp.array([e_r]), jnp.array([g]), jnp.ones(1), jnp.ones(1))
     cfg = eg.EnergyGridConfig(n_resonances=1)
     plain = cfg.replace(edge_share=0.0, band_edge_share=0.0)
-    grids = jax.jit(lambda: (eg._mapped_grid(0.0, 0.3, res, (0.1, 0.05), 0.00259, cfg),
-                             eg._mapped_grid(0.0, 0.3, None, (0.1, 0.05), 0.00259, cfg),
-                             eg._mapped_grid(0.0, 0.3, None, (0.1, 0.05), 0.00259, plain)))
+    grids = jax.jit(lambda: (eg.mapped_grid(0.0, 0.3, res, (0.1, 0.05), 0.00259, cfg),
+                             eg.mapped_grid(0.0, 0.3, None, (0.1, 0.05), 0.00259, cfg),
+                             eg.mapped_grid(0.0, 0.3, None, (0.1, 0.05), 0.00259, plain)))
     (nodes, w), (nodes0, w0), (nodes1, w1) = grids()
     kT = 0.00259
     fermi_integral = kT * (np.logaddexp(0, 0.1 / kT) - np.logaddexp(0, (0.1 - 0.3) / kT))

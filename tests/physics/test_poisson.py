@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import diffsim_jax  # noqa: F401  (float64)
-from diffsim_jax import poisson as ps
-
+from diffsim_jax.physics import poisson as ps
 C = ps.Q2_OVER_EPS0_EV_NM  # eV·nm
 
 

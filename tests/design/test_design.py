@@ -8,7 +8,9 @@ import pytest
 import diffsim_jax as ds
 import optax
 
-from diffsim_jax.design import DesignConfig, Normalization, make_loss, optimize, window_penalty
+from diffsim_jax.design.paper import DesignConfig, make_loss, window_penalty
+from diffsim_jax.design import Normalization
+from diffsim_jax.design.loop import optimize
 
 CFG = ds.DeviceConfig()
 BIASES = ds.default_biases()
