@@ -69,7 +69,7 @@ from .. import validation as val
 from ..physics.constants import CM3_PER_NM3
 from ..physics.density import (
     DensityConfig,
-    EnergyGrid,
+    DensityGrid,
     adapt_grid,
     density_linearization,
     density_on_grid,
@@ -163,7 +163,7 @@ class PointInputs(NamedTuple):
       length_nm: L.
       mu_left, mu_right: μ_L, μ_R in eV.
       u_left, u_right: Dirichlet values U(0), U(L) of the total potential (eV).
-      kt: k_BT in eV.
+      kT: k_BT in eV.
       emitter_mask: (N,) 1.0 left of the centre of the first barrier (not differentiated).
     """
 
@@ -176,7 +176,7 @@ class PointInputs(NamedTuple):
     mu_right: jax.Array
     u_left: jax.Array
     u_right: jax.Array
-    kt: jax.Array
+    kT: jax.Array
     emitter_mask: jax.Array
 
 
@@ -201,14 +201,14 @@ def point_inputs(stack: Stack, bias, temperature_K, config: SolverConfig, fermi_
 @partial(jax.jit, static_argnames=("config", "materials"))
 def _point_inputs(stack, bias, temperature_K, fermi_level_eV, config, materials):
     prof = profiles_unchecked(stack, config.n_points, config.interface_width_nm, materials)
-    kt = thermal_energy_eV(jnp.asarray(temperature_K, jnp.float64))
+    kT = thermal_energy_eV(jnp.asarray(temperature_K, jnp.float64))
     band = prof.band_edge_eV
     if fermi_level_eV is None:
         eta_l = _contact_eta(stack.doping_cm3[0], materials.mass(stack.al_fraction[0]), temperature_K)
         eta_r = _contact_eta(stack.doping_cm3[-1], materials.mass(stack.al_fraction[-1]), temperature_K)
-        mu_left = band[0] + kt * eta_l
+        mu_left = band[0] + kT * eta_l
         mu_right = mu_left - bias
-        u_right = mu_right - kt * eta_r
+        u_right = mu_right - kT * eta_r
     else:
         mu_left = jnp.asarray(fermi_level_eV, jnp.float64)
         mu_right = mu_left - bias
@@ -226,7 +226,7 @@ def _point_inputs(stack, bias, temperature_K, fermi_level_eV, config, materials)
         mu_right=mu_right,
         u_left=band[0],
         u_right=u_right,
-        kt=kt,
+        kT=kT,
         emitter_mask=mask,
     )
 
@@ -238,8 +238,8 @@ def _contact_eta(doping_cm3, mass, temperature_K):
 # --------------------------------------------------------------------------------------
 # Density, plain map F and the predictor
 # --------------------------------------------------------------------------------------
-def _density(u, p: PointInputs, grid: EnergyGrid, cfg: DensityConfig):
-    return density_on_grid(u, p.m_eff, p.length_nm, p.mu_left, p.mu_right, p.kt, p.emitter_mask, grid, cfg)
+def _density(u, p: PointInputs, grid: DensityGrid, cfg: DensityConfig):
+    return density_on_grid(u, p.m_eff, p.length_nm, p.mu_left, p.mu_right, p.kT, p.emitter_mask, grid, cfg)
 
 
 def _embed(u_int, p: PointInputs):
@@ -254,7 +254,7 @@ def plain_map(u, density_nm3, p: PointInputs):
     return p.band_edge_eV + u_h
 
 
-def residual(u_int, p: PointInputs, grid: EnergyGrid, cfg: DensityConfig):
+def residual(u_int, p: PointInputs, grid: DensityGrid, cfg: DensityConfig):
     """R(U) = K(U − U_band) + (q²/ε₀)(N_D − n[U]) on the interior, eV/nm² (zero at the fixed point)."""
     u = _embed(u_int, p)
     n = _density(u, p, grid, cfg).density_nm3
@@ -269,17 +269,17 @@ class _Response(NamedTuple):
     eta: jax.Array
     scale: jax.Array
 
-    def density(self, u, kt):
-        return self.scale * fermi_dirac_half_fast(self.eta - (u - self.u0) / kt)
+    def density(self, u, kT):
+        return self.scale * fermi_dirac_half_fast(self.eta - (u - self.u0) / kT)
 
-    def slope(self, u, kt):
+    def slope(self, u, kT):
         """−dñ/dU ≥ 0."""
-        _, der = jax.jvp(fermi_dirac_half_fast, (self.eta - (u - self.u0) / kt,), (jnp.ones_like(u),))
-        return self.scale * der / kt
+        _, der = jax.jvp(fermi_dirac_half_fast, (self.eta - (u - self.u0) / kT,), (jnp.ones_like(u),))
+        return self.scale * der / kT
 
 
 def _response(u, n_nm3, p: PointInputs):
-    nc = effective_density_of_states_cm3(p.m_eff, p.kt / thermal_energy_eV(1.0)) * NM3_PER_CM3
+    nc = effective_density_of_states_cm3(p.m_eff, p.kT / thermal_energy_eV(1.0)) * NM3_PER_CM3
     n_safe = jnp.maximum(n_nm3, 1e-14 * nc)
     ratio = n_safe / nc
     eta = inverse_fermi_dirac_half_fast(ratio)
@@ -295,13 +295,13 @@ def predictor(u, n_nm3, p: PointInputs, newton_steps: int):
 
     def res(ui):
         full = _embed(ui, p)
-        n_pred = resp.density(full, p.kt)[1:-1]
+        n_pred = resp.density(full, p.kT)[1:-1]
         return apply_stiffness(p.eps_r, spacing, full - p.band_edge_eV) + c * (p.doping_nm3[1:-1] - n_pred)
 
     def body(state):
         ui, _, k = state
         r = res(ui)
-        jac_diag = diag + c * resp.slope(_embed(ui, p), p.kt)[1:-1]
+        jac_diag = diag + c * resp.slope(_embed(ui, p), p.kT)[1:-1]
         step = -tridiagonal_solve(lower, jac_diag, upper, r)
         step = jnp.clip(step, -0.2, 0.2)
         return ui + step, jnp.max(jnp.abs(step)), k + 1
@@ -319,7 +319,7 @@ def preconditioner(u, n_nm3, p: PointInputs):
     resp = _response(u, n_nm3, p)
     spacing = p.length_nm / (u.shape[0] - 1)
     lower, diag, upper = stiffness(p.eps_r, spacing)
-    return lower, diag + Q2_OVER_EPS0_EV_NM * resp.slope(u, p.kt)[1:-1], upper
+    return lower, diag + Q2_OVER_EPS0_EV_NM * resp.slope(u, p.kT)[1:-1], upper
 
 
 # --------------------------------------------------------------------------------------
@@ -328,8 +328,8 @@ def preconditioner(u, n_nm3, p: PointInputs):
 class _LoopState(NamedTuple):
     u: jax.Array
     beta: jax.Array
-    grid: EnergyGrid
-    eval_grid: EnergyGrid
+    grid: DensityGrid
+    eval_grid: DensityGrid
     anderson: AndersonState
     adapting: jax.Array
     iteration: jax.Array
@@ -347,7 +347,7 @@ class PointResult(NamedTuple):
     potential: jax.Array
     density_nm3: jax.Array
     current_Acm2: jax.Array
-    grid: EnergyGrid
+    grid: DensityGrid
     iterations: jax.Array
     residual_eV: jax.Array
     converged: jax.Array
@@ -355,7 +355,7 @@ class PointResult(NamedTuple):
     residual_history: jax.Array
 
 
-def solve_point(p: PointInputs, u_init, grid: EnergyGrid, config: SolverConfig) -> PointResult:
+def solve_point(p: PointInputs, u_init, grid: DensityGrid, config: SolverConfig) -> PointResult:
     """The fixed point U = F(U) at one bias from ``u_init`` and ``grid`` (not differentiable; see module doc).
 
     Jitted; the tolerance is a traced argument and the settings that do not enter the loop
@@ -369,7 +369,7 @@ def solve_point(p: PointInputs, u_init, grid: EnergyGrid, config: SolverConfig) 
 
 
 @partial(jax.jit, static_argnames=("config",))
-def _solve_point(p: PointInputs, u_init, grid: EnergyGrid, tol, config: SolverConfig) -> PointResult:
+def _solve_point(p: PointInputs, u_init, grid: DensityGrid, tol, config: SolverConfig) -> PointResult:
     dcfg = config.density
     n = u_init.shape[0]
     m = config.anderson_depth
@@ -378,7 +378,7 @@ def _solve_point(p: PointInputs, u_init, grid: EnergyGrid, tol, config: SolverCo
     def body(s: _LoopState):
         grid = s.grid
         grid = grid._replace(floor_eV=jnp.where(s.adapting, jnp.min(s.u) - dcfg.floor_margin_eV, grid.floor_eV))
-        located = update_resonances(grid, s.u, p.m_eff, p.length_nm, p.mu_left, p.mu_right, p.kt, dcfg)
+        located = update_resonances(grid, s.u, p.m_eff, p.length_nm, p.mu_left, p.mu_right, p.kT, dcfg)
         # move the resonance coordinate only when a resonance moved by more than a tenth of
         # its width or its share changed appreciably (otherwise the nodes would jitter)
         moved = jnp.any(
@@ -435,7 +435,7 @@ def _solve_point(p: PointInputs, u_init, grid: EnergyGrid, tol, config: SolverCo
 # --------------------------------------------------------------------------------------
 # Implicit differentiation through the fixed point (physics.md eq. 11.5)
 # --------------------------------------------------------------------------------------
-def adjoint_solve(p: PointInputs, u_full, grid: EnergyGrid, u_bar, config: SolverConfig, linearization=None):
+def adjoint_solve(p: PointInputs, u_full, grid: DensityGrid, u_bar, config: SolverConfig, linearization=None):
     """λ with Jᵀλ = ū on the interior, J = ∂R/∂U the Jacobian of the residual (physics.md eq. 11.5).
 
     GMRES (right-preconditioned by the predictor's tridiagonal Jacobian
@@ -446,7 +446,7 @@ def adjoint_solve(p: PointInputs, u_full, grid: EnergyGrid, u_bar, config: Solve
     dcfg = config.density
     if linearization is None:
         linearization = density_linearization(
-            u_full, p.m_eff, p.length_nm, p.mu_left, p.mu_right, p.kt, p.emitter_mask, grid, dcfg
+            u_full, p.m_eff, p.length_nm, p.mu_left, p.mu_right, p.kT, p.emitter_mask, grid, dcfg
         )
     dens, lin = linearization
     lower, diag, upper = preconditioner(u_full, dens.density_nm3, p)
@@ -469,7 +469,7 @@ def adjoint_solve(p: PointInputs, u_full, grid: EnergyGrid, u_bar, config: Solve
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(3,))
-def solution_outputs(p: PointInputs, u_star, grid: EnergyGrid, config: SolverConfig):
+def solution_outputs(p: PointInputs, u_star, grid: DensityGrid, config: SolverConfig):
     """(U, n in nm⁻³, J in A/cm²) at the converged U* = ``u_star``, differentiable in θ = ``p``.
 
     The values are those at U* (its boundary entries replaced by p.u_left, p.u_right).
@@ -496,7 +496,7 @@ def _outputs_bwd_jit(p, u_full, grid, cts, config):
     u_bar, n_bar, j_bar = cts
     c = Q2_OVER_EPS0_EV_NM
     linearization = density_linearization(
-        u_full, p.m_eff, p.length_nm, p.mu_left, p.mu_right, p.kt, p.emitter_mask, grid, config.density
+        u_full, p.m_eff, p.length_nm, p.mu_left, p.mu_right, p.kT, p.emitter_mask, grid, config.density
     )
     lin = linearization[1]
     rhs = u_bar[1:-1] + lin.apply(n_bar, j_bar)[1:-1]
@@ -558,7 +558,7 @@ class SelfConsistentSolution(NamedTuple):
     residual_eV: float
     converged: bool
     quadrature_error: float
-    grid: EnergyGrid
+    grid: DensityGrid
     residual_history: np.ndarray
     attempts: int = 1
 
@@ -585,10 +585,10 @@ def check_inputs(stack, bias, temperature_K, fermi_level_eV, materials=ALGAAS):
 @jax.jit
 def screening_length_nm(doping_cm3, mass, eps_r, temperature_K):
     """Thomas–Fermi/Debye screening length λ_s = √(ε_r k_BT 𝓕_{1/2}(η)/((q²/ε₀) N_D 𝓕_{−1/2}(η))) in nm."""
-    kt = thermal_energy_eV(temperature_K)
+    kT = thermal_energy_eV(temperature_K)
     eta = _contact_eta(doping_cm3, mass, temperature_K)
     f, df = jax.jvp(fermi_dirac_half, (jnp.asarray(eta),), (jnp.ones(()),))
-    return jnp.sqrt(eps_r * kt * f / (Q2_OVER_EPS0_EV_NM * doping_cm3 * NM3_PER_CM3 * df))
+    return jnp.sqrt(eps_r * kT * f / (Q2_OVER_EPS0_EV_NM * doping_cm3 * NM3_PER_CM3 * df))
 
 
 def _check_contact_lengths(stack, temperature_K, materials, fermi_level_eV):
@@ -611,7 +611,7 @@ def _check_neutral_ends(u, p: PointInputs, stack, temperature_K, config, materia
         return
     u = np.asarray(u)
     spacing = float(p.length_nm) / (u.size - 1)
-    kt = float(p.kt)
+    kT = float(p.kT)
     for name, k, slope in (
         ("emitter (first layer)", 0, (u[1] - u[0]) / spacing),
         ("collector (last layer)", -1, (u[-1] - u[-2]) / spacing),
@@ -619,7 +619,7 @@ def _check_neutral_ends(u, p: PointInputs, stack, temperature_K, config, materia
         x = float(np.asarray(stack.al_fraction)[k])
         lam = float(screening_length_nm(float(np.asarray(stack.doping_cm3)[k]), materials.mass(x), materials.eps_r(x), temperature_K))
         bend = abs(slope) * lam
-        if bend > config.contact_tolerance_kT * kt:
+        if bend > config.contact_tolerance_kT * kT:
             raise val.InfeasibleError(
                 f"the {name} is too short to be charge-neutral at bias {float(p.mu_left - p.mu_right):.3g} V: "
                 f"the field at its outer boundary leaves {1e3 * bend:.3g} meV of band bending "

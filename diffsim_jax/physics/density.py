@@ -102,7 +102,7 @@ class DensityConfig:
       error_floor: panels whose relative error indicator is below this (round-off level)
         are never split.
       n_resonances: R, resonances of the double barrier (poles of G) that get their own
-        share of the real-axis coordinate (:class:`EnergyGrid`); located with
+        share of the real-axis coordinate (:class:`DensityGrid`); located with
         :func:`.energy_grid.locate_resonances` while the grid adapts.
       resonance_share: total share of u given to resonances narrower than the panels.
       resonance_width_factor: κ, the coordinate's Lorentzian half-width is κΓ/2.
@@ -141,8 +141,12 @@ class DensityConfig:
             raise ValueError("adapt_swaps must lie in [0, n_panels/2)")
 
 
-class EnergyGrid(NamedTuple):
-    """The adaptive part of the energy quadrature (frozen, never differentiated).
+class DensityGrid(NamedTuple):
+    """The adaptive part of the density's energy quadrature (frozen, never differentiated).
+
+    Not the grid of the currents (:mod:`.energy_grid`, real axis, static, rebuilt inside
+    ``jit``): this one changes its panels between fixed-point iterations (:func:`adapt_grid`)
+    and lives beside an exact contour for the equilibrium part.
 
     Attributes:
       breaks: (n_panels + 1,) panel edges in the real-axis coordinate u ∈ [0, 1].
@@ -163,10 +167,10 @@ class EnergyGrid(NamedTuple):
     res_share: jax.Array
 
 
-def initial_grid(config: DensityConfig, potential) -> EnergyGrid:
+def initial_grid(config: DensityConfig, potential) -> DensityGrid:
     """Uniform panels in u = √x, no resonances, a contour floor ``floor_margin_eV`` below min(U)."""
     r = config.n_resonances
-    return EnergyGrid(
+    return DensityGrid(
         jnp.linspace(0.0, 1.0, config.n_panels + 1),
         jnp.min(lax.stop_gradient(jnp.asarray(potential))) - config.floor_margin_eV,
         jnp.full(r, 0.5),
@@ -186,8 +190,8 @@ def _lorentz_pdf(x, c, g):
     return (g / ((x[..., None] - c) ** 2 + g * g)) / (hi - lo)
 
 
-def _coordinate(x, grid: EnergyGrid):
-    """u(x) and du/dx of the real-axis coordinate (see :class:`EnergyGrid`)."""
+def _coordinate(x, grid: DensityGrid):
+    """u(x) and du/dx of the real-axis coordinate (see :class:`DensityGrid`)."""
     share = grid.res_share
     rest = 1.0 - jnp.sum(share)
     root = jnp.sqrt(jnp.maximum(x, 0.0))
@@ -196,7 +200,7 @@ def _coordinate(x, grid: EnergyGrid):
     return u, du
 
 
-def _inverse_coordinate(u, grid: EnergyGrid, steps=60):
+def _inverse_coordinate(u, grid: DensityGrid, steps=60):
     """x(u) by bisection (u(x) is increasing; 60 halvings reach double precision)."""
 
     def body(_, bracket):
@@ -209,7 +213,7 @@ def _inverse_coordinate(u, grid: EnergyGrid, steps=60):
     return 0.5 * (lo + hi)
 
 
-def update_resonances(grid: EnergyGrid, potential, m_eff, length, mu_left, mu_right, kt, config: DensityConfig):
+def update_resonances(grid: DensityGrid, potential, m_eff, length, mu_left, mu_right, kT, config: DensityConfig):
     """Re-locate the R most important narrow resonances and put them into the real-axis coordinate.
 
     Poles z = E_r − iΓ_r/2 of G_{N−1,0} (zeros of s(E) = 1/G_{N−1,0}) by two real-axis
@@ -227,9 +231,9 @@ def update_resonances(grid: EnergyGrid, potential, m_eff, length, mu_left, mu_ri
         return grid
     sg = lax.stop_gradient
     potential, m_eff, length = sg(potential), sg(jnp.asarray(m_eff)), sg(length)
-    mu_left, mu_right, kt = sg(mu_left), sg(mu_right), sg(kt)
+    mu_left, mu_right, kT = sg(mu_left), sg(mu_right), sg(kT)
     e_low = potential[0]
-    e_high = jnp.maximum(mu_left, mu_right) + config.window_kT * kt
+    e_high = jnp.maximum(mu_left, mu_right) + config.window_kT * kT
     width = e_high - e_low
     energy_a, _, _ = _range_a_nodes(grid, e_low, e_high, config)
     starts = jnp.concatenate([e_low + width * grid.res_x, energy_a[::2]])
@@ -242,7 +246,7 @@ def update_resonances(grid: EnergyGrid, potential, m_eff, length, mu_left, mu_ri
     m_a = config.n_panels * config.nodes_per_panel
     h = 2.0 * jnp.sqrt(jnp.clip(x, 1e-12, 1.0)) / m_a * width  # plain-coordinate node spacing (eV)
     unresolved = 1.0 - jnp.exp(-((3.0 * h / jnp.maximum(gamma, 1e-300)) ** 2))
-    occupation = jax.nn.sigmoid((mu_left - e_r) / kt) + jax.nn.sigmoid((mu_right - e_r) / kt)
+    occupation = jax.nn.sigmoid((mu_left - e_r) / kT) + jax.nn.sigmoid((mu_right - e_r) / kT)
     valid = jnp.isfinite(z) & (gamma > 0.0) & (x > 0.0) & (x < 1.0)
     score = jnp.where(valid, occupation * unresolved, 0.0)
 
@@ -260,7 +264,7 @@ def update_resonances(grid: EnergyGrid, potential, m_eff, length, mu_left, mu_ri
     return grid._replace(res_x=res_x, res_g=res_g, res_share=share)
 
 
-def adapt_grid(grid: EnergyGrid, panel_error, config: DensityConfig, min_width=1e-8):
+def adapt_grid(grid: DensityGrid, panel_error, config: DensityConfig, min_width=1e-8):
     """One split/merge step of the range-A panels (static count); returns (grid, changed).
 
     The ``adapt_swaps`` panels with the largest error indicator are halved; in exchange
@@ -542,7 +546,7 @@ density_core.defvjp(_density_core_fwd, _density_core_bwd)
 # --------------------------------------------------------------------------------------
 # Quadrature nodes
 # --------------------------------------------------------------------------------------
-def _range_a_nodes(grid: EnergyGrid, e_low, e_high, config: DensityConfig):
+def _range_a_nodes(grid: DensityGrid, e_low, e_high, config: DensityConfig):
     """Real nodes on the u-panels: E = e_low + W·x(u); returns (E (P·n,), dE weights (P·n,), x).
 
     x(u) and the weights 1/(du/dx) are computed under ``stop_gradient`` (they only place
@@ -559,7 +563,7 @@ def _range_a_nodes(grid: EnergyGrid, e_low, e_high, config: DensityConfig):
     return e_low + width * x, w_u * width * dxdu, x
 
 
-def _contour_nodes(floor, top, mus, kt, config: DensityConfig):
+def _contour_nodes(floor, top, mus, kT, config: DensityConfig):
     """Complex nodes on the rectangle floor → floor + ih → top + ih → top (Im z ≥ 0), h < πk_BT.
 
     The long side carries composite Gauss–Legendre panels: ``contour_panels`` uniform ones
@@ -568,7 +572,7 @@ def _contour_nodes(floor, top, mus, kt, config: DensityConfig):
     The short sides are below every state (at E_floor) and where the supply function is
     e^{−40} (at the top). Returns (z (M,), dz weights (M,)).
     """
-    h = config.contour_height_kT * kt
+    h = config.contour_height_kT * kT
     xs_, ws_ = gauss_legendre(8)
     n_g = config.contour_nodes_per_panel
     xh, wh = gauss_legendre(n_g)
@@ -577,7 +581,7 @@ def _contour_nodes(floor, top, mus, kt, config: DensityConfig):
     w1 = 1j * 0.5 * h * ws_
     # long side: z = x + i h, x: floor → top
     uniform = floor + (top - floor) * jnp.linspace(0.0, 1.0, config.contour_panels + 1)
-    offsets = jnp.asarray(config.contour_mu_offsets) * kt
+    offsets = jnp.asarray(config.contour_mu_offsets) * kT
     extra = jnp.concatenate([mu + offsets for mu in mus])
     edges = jnp.sort(jnp.concatenate([uniform, jnp.clip(extra, floor, top)]))
     mid, half = 0.5 * (edges[:-1] + edges[1:]), 0.5 * (edges[1:] - edges[:-1])
@@ -620,7 +624,7 @@ class _Setup(NamedTuple):
     spacing: jax.Array
 
 
-def _setup(potential, m_eff, length, mu_left, mu_right, kt, emitter_mask, grid, config) -> _Setup:
+def _setup(potential, m_eff, length, mu_left, mu_right, kT, emitter_mask, grid, config) -> _Setup:
     n = potential.shape[-1]
     spacing = length / (n - 1)
     mass = jnp.broadcast_to(jnp.asarray(m_eff, jnp.float64), (n,))
@@ -628,9 +632,9 @@ def _setup(potential, m_eff, length, mu_left, mu_right, kt, emitter_mask, grid, 
     hop = jnp.broadcast_to(lat.hop, (n - 1,))
     grid = jax.tree_util.tree_map(lax.stop_gradient, grid)
     e_low = lat.u_left  # range A starts at the emitter band edge (U_L ≥ U_R)
-    e_high = jnp.maximum(mu_left, mu_right) + config.window_kT * kt
+    e_high = jnp.maximum(mu_left, mu_right) + config.window_kT * kT
     energy_a, w_a, x_a = _range_a_nodes(grid, e_low, e_high, config)
-    z_b, w_b = _contour_nodes(grid.floor_eV, e_high, (mu_left, mu_right), kt, config)
+    z_b, w_b = _contour_nodes(grid.floor_eV, e_high, (mu_left, mu_right), kT, config)
 
     offset_a = (e_high - e_low) * x_a  # E − U_L, exact near the band edge
     lam_l_a = lead_phase_from_offset(offset_a, lat.t_left)
@@ -643,22 +647,22 @@ def _setup(potential, m_eff, length, mu_left, mu_right, kt, emitter_mask, grid, 
     z_im = jnp.concatenate([jnp.zeros_like(energy_a), jnp.imag(z_b)])
     args = (lat.onsite, hop, z_re, z_im, jnp.real(sigma_l), jnp.imag(sigma_l), jnp.real(sigma_r), jnp.imag(sigma_r))
 
-    d2_l = transverse_dos_nm2(mass[0], kt)
-    d2_r = transverse_dos_nm2(mass[-1], kt)
+    d2_l = transverse_dos_nm2(mass[0], kT)
+    d2_r = transverse_dos_nm2(mass[-1], kT)
     gam_l = 2.0 * lat.t_left * jnp.imag(lam_l_a)
     gam_r = 2.0 * lat.t_right * jnp.imag(lam_r_a)
-    sup_l = supply(energy_a, mu_left, kt)
-    sup_r = supply(energy_a, mu_right, kt)
+    sup_l = supply(energy_a, mu_left, kT)
+    sup_r = supply(energy_a, mu_right, kT)
     # non-equilibrium part on the real axis (physics.md eq. 11.2 rearranged):
     # [Γ_L|G_{j0}|² or −Γ_R|G_{j,N−1}|²]·(D₂,L S_L − D₂,R S_R)/(2πa), zero at V = 0
     window = w_a * (d2_l * sup_l - d2_r * sup_r) / (2.0 * math.pi * spacing)
     # current (physics.md eq. 10.3): T = Γ_LΓ_R|G_{N−1,0}|², transverse mass of the left contact
-    j_pref = RICHARDSON_A_PER_CM2_K2 * mass[0] * kt / K_B_EV_PER_K**2  # A*·m_t·T/k_B in A cm⁻² eV⁻¹
+    j_pref = RICHARDSON_A_PER_CM2_K2 * mass[0] * kT / K_B_EV_PER_K**2  # A*·m_t·T/k_B in A cm⁻² eV⁻¹
     # equilibrium part on the contour: (D₂/πa)·Im ∮ G_jj(z) S(z; μ_j) dz
     base = w_b / (math.pi * spacing)
-    c_r = base * d2_r * supply(z_b, mu_right, kt)
+    c_r = base * d2_r * supply(z_b, mu_right, kT)
     if config.notch_filling == "emitter":
-        c_l = base * d2_l * supply(z_b, mu_left, kt)
+        c_l = base * d2_l * supply(z_b, mu_left, kT)
         mask = lax.stop_gradient(emitter_mask)
     else:
         c_l, mask = c_r, jnp.zeros(n)
@@ -688,9 +692,9 @@ def density_on_grid(
     length,
     mu_left,
     mu_right,
-    kt,
+    kT,
     emitter_mask,
-    grid: EnergyGrid,
+    grid: DensityGrid,
     config: DensityConfig,
 ) -> DensityResult:
     """n(x_j) (nm⁻³) and J (A/cm²) for the potential U_j on a frozen energy grid (physics.md §11).
@@ -700,16 +704,16 @@ def density_on_grid(
       m_eff: scalar or (N,) masses (units of m₀); bond masses as in physics.md §9.
       length: L in nm.
       mu_left, mu_right: contact electrochemical potentials μ_L, μ_R (eV).
-      kt: k_BT in eV.
+      kT: k_BT in eV.
       emitter_mask: (N,) 1.0 on sites whose equilibrium reference is the emitter, μ_L (the
         emitter side of the first barrier), when ``config.notch_filling == "emitter"``.
-      grid: :class:`EnergyGrid` (treated as constant).
+      grid: :class:`DensityGrid` (treated as constant).
       config: :class:`DensityConfig`.
 
-    Differentiable (reverse mode) with respect to potential, masses, length, μ's and kt;
+    Differentiable (reverse mode) with respect to potential, masses, length, μ's and kT;
     the Green's functions have the prefix-sum VJP of :func:`density_core`.
     """
-    st = _setup(potential, m_eff, length, mu_left, mu_right, kt, emitter_mask, grid, config)
+    st = _setup(potential, m_eff, length, mu_left, mu_right, kT, emitter_mask, grid, config)
     return _result(st, density_core(st.m_a, config.nodes_per_panel, st.args, st.weights, st.mask), config)
 
 
@@ -744,9 +748,9 @@ class PotentialVJP:
         return _adjoint_scans(self.m_a, self.cols, self.weights, self.mask, nbar, jbar, full=False)
 
 
-def density_linearization(potential, m_eff, length, mu_left, mu_right, kt, emitter_mask, grid, config):
+def density_linearization(potential, m_eff, length, mu_left, mu_right, kT, emitter_mask, grid, config):
     """(:class:`DensityResult`, :class:`PotentialVJP`) at ``potential`` (same arguments as :func:`density_on_grid`)."""
-    st = _setup(potential, m_eff, length, mu_left, mu_right, kt, emitter_mask, grid, config)
+    st = _setup(potential, m_eff, length, mu_left, mu_right, kT, emitter_mask, grid, config)
     out, cols = _core_forward(st.m_a, config.nodes_per_panel, st.args, st.weights, st.mask)
     return _result(st, out, config), PotentialVJP(st.m_a, cols, st.weights, st.mask)
 
@@ -764,19 +768,19 @@ def emitter_mask_from_position(n_points: int, length, emitter_end_nm):
 # Public API
 # --------------------------------------------------------------------------------------
 @partial(jax.jit, static_argnames=("config",))
-def _electron_density_adaptive(potential, m_eff, length, mu_left, mu_right, kt, mask, config):
+def _electron_density_adaptive(potential, m_eff, length, mu_left, mu_right, kT, mask, config):
     grid = initial_grid(config, potential)
 
-    grid = update_resonances(grid, potential, m_eff, length, mu_left, mu_right, kt, config)
+    grid = update_resonances(grid, potential, m_eff, length, mu_left, mu_right, kT, config)
 
     def body(_, grid):
-        res = density_on_grid(potential, m_eff, length, mu_left, mu_right, kt, mask, grid, config)
+        res = density_on_grid(potential, m_eff, length, mu_left, mu_right, kT, mask, grid, config)
         new, _ = adapt_grid(grid, res.panel_error, config)
         return new
 
     grid = lax.fori_loop(0, config.adapt_rounds, body, grid)
     grid = jax.tree_util.tree_map(lax.stop_gradient, grid)
-    return density_on_grid(potential, m_eff, length, mu_left, mu_right, kt, mask, grid, config), grid
+    return density_on_grid(potential, m_eff, length, mu_left, mu_right, kT, mask, grid, config), grid
 
 
 def electron_density(
@@ -806,9 +810,9 @@ def electron_density(
         U_L are filled with μ_L (``notch_filling="emitter"``); default: the position of
         the maximum of U (the first barrier under forward bias).
       return_details: also return the :class:`DensityResult` (nm⁻³, current, error
-        indicators) and the adapted :class:`EnergyGrid`.
+        indicators) and the adapted :class:`DensityGrid`.
     Returns:
-      (N,) density in cm⁻³ [, DensityResult, EnergyGrid].
+      (N,) density in cm⁻³ [, DensityResult, DensityGrid].
 
     The energy grid adapts to the integrand (``config.adapt_rounds`` split/merge steps),
     then is frozen: gradients are those of the final quadrature. Inputs are validated
@@ -830,11 +834,11 @@ def electron_density(
     length = jnp.asarray(length, jnp.float64)
     mu_left = jnp.asarray(fermi_level, jnp.float64)
     mu_right = mu_left - bias
-    kt = thermal_energy_eV(jnp.asarray(temperature_K, jnp.float64))
+    kT = thermal_energy_eV(jnp.asarray(temperature_K, jnp.float64))
     if emitter_end_nm is None:
         emitter_end_nm = jnp.argmax(potential) * length / (n - 1)
     mask = emitter_mask_from_position(n, length, emitter_end_nm)
-    res, grid = _electron_density_adaptive(potential, jnp.asarray(m_eff, jnp.float64), length, mu_left, mu_right, kt, mask, config)
+    res, grid = _electron_density_adaptive(potential, jnp.asarray(m_eff, jnp.float64), length, mu_left, mu_right, kT, mask, config)
     dens = res.density_nm3 * CM3_PER_NM3
     if return_details:
         return dens, res, grid

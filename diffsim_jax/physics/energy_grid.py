@@ -1,5 +1,13 @@
 """Resonance-adapted energy grids for integrals over the transmission (physics.md §10).
 
+This is the grid of the *current* integrals (:mod:`.thermal`): real energies only, a
+static node count (it is built inside ``jit`` for every bias), its node distribution a
+:class:`NodeDensity`. The electron density (:mod:`.density`) has its own grid,
+:class:`~diffsim_jax.physics.density.DensityGrid`, because its integral is split
+differently — an exact contour in the upper half plane for the equilibrium part, and
+real-axis panels that are split and merged *between* fixed-point iterations (a changing
+shape that a traced grid cannot have). Both locate resonances with :func:`pole_step`.
+
 Currents (and the scattering-state electron density, physics.md §11) are integrals
 ∫ g(E) dE whose integrand contains 𝒯(E) or |ψ(x; E)|². In a real AlGaAs/GaAs double
 barrier 𝒯 has Lorentzian resonances of width Γ ~ 0.01–5 meV, far narrower than a
@@ -354,8 +362,8 @@ def _fade(gamma, h):
 # --------------------------------------------------------------------------------------
 # The node density: background + Lorentzians, closed-form CDFs
 # --------------------------------------------------------------------------------------
-class Density(NamedTuple):
-    """ρ(E) = p_bg·ρ_bg(E) + Σ_j s_j·Lor(E; c_j, γ_j) + Σ_k q_k·ρ_log(E; e_k, w_k) on [lo, hi].
+class NodeDensity(NamedTuple):
+    """The density of quadrature nodes (not of electrons): ρ(E) = p_bg·ρ_bg(E) + Σ_j s_j·Lor(E; c_j, γ_j) + Σ_k q_k·ρ_log(E; e_k, w_k) on [lo, hi].
 
     Build with :func:`make_density` (module docstring). ``uniform`` (a Python bool) selects a
     uniform background, otherwise ρ_bg ∝ σ((plateau − E)/tail). ρ_log ∝ 1/sqrt((E − e_k)² + w_k²)
@@ -470,8 +478,8 @@ class Density(NamedTuple):
 
 
 def make_density(lo, hi, plateau, tail, centers, hwhm, shares, g_centers, g_width, g_shares, uniform: bool,
-                 sqrt_share=0.0, sqrt_scale=1.0) -> Density:
-    """:class:`Density` with its derived constants (in-window masses, p_bg, normalisations)."""
+                 sqrt_share=0.0, sqrt_scale=1.0) -> NodeDensity:
+    """:class:`NodeDensity` with its derived constants (in-window masses, p_bg, normalisations)."""
     f64 = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
     lo, hi, plateau, tail = map(f64, (lo, hi, plateau, tail))
     centers, hwhm, shares, g_centers, g_width, g_shares = map(f64, (centers, hwhm, shares, g_centers, g_width, g_shares))
@@ -488,7 +496,7 @@ def make_density(lo, hi, plateau, tail, centers, hwhm, shares, g_centers, g_widt
     else:
         norm = tail * (jax.nn.softplus((plateau - lo) / tail) - jax.nn.softplus((plateau - hi) / tail))
     norm = jnp.maximum(norm, 1e-300)
-    return Density(lo, hi, plateau, tail, centers, hwhm, shares, g_centers, g_width, g_shares,
+    return NodeDensity(lo, hi, plateau, tail, centers, hwhm, shares, g_centers, g_width, g_shares,
                    th_lo, th_hi, g_flo, g_norm, sqrt_share, sqrt_scale, sqrt_norm, p_bg, norm, uniform)
 
 
@@ -533,7 +541,7 @@ def _background_params(e_lo, e_hi, chemical_potentials, kT, tail_factor):
     return lo, hi, hi, jnp.ones(()), True
 
 
-def background_density(e_lo, e_hi, chemical_potentials, kT, tail_factor) -> Density:
+def background_density(e_lo, e_hi, chemical_potentials, kT, tail_factor) -> NodeDensity:
     """The background alone (no Lorentzians): plateau to max μ, tail β·k_BT (uniform at T = 0)."""
     lo, hi, plateau, tail, uniform = _background_params(e_lo, e_hi, chemical_potentials, kT, tail_factor)
     empty, ones = jnp.zeros((0,)), jnp.ones((0,))
@@ -558,7 +566,7 @@ def background_spacing(e_lo, e_hi, chemical_potentials, kT, config):
     return h
 
 
-def build_density(e_lo, e_hi, resonances: Resonances | None, chemical_potentials, kT, spacing, config, kinks=()) -> Density:
+def build_density(e_lo, e_hi, resonances: Resonances | None, chemical_potentials, kT, spacing, config, kinks=()) -> NodeDensity:
     """The node density ρ of the module docstring on [e_lo, e_hi].
 
     Log-graded components sit at every chemical potential (finite T, width
@@ -601,7 +609,7 @@ def build_density(e_lo, e_hi, resonances: Resonances | None, chemical_potentials
                         config.band_edge_share, config.band_edge_width * (hi - lo))
 
 
-def grid_from_density(density: Density, config: EnergyGridConfig, n_nodes=None):
+def grid_from_density(density: NodeDensity, config: EnergyGridConfig, n_nodes=None):
     """(nodes, weights) of the mapped composite Gauss–Legendre rule for ``density`` (no stop_gradient)."""
     n = config.n_nodes if n_nodes is None else n_nodes
     u, wu = gauss_legendre_panels(n, config.panel_order)
@@ -664,9 +672,9 @@ def locate_resonances(potential, length, m_eff, e_lo, e_hi, chemical_potentials,
     sg = lax.stop_gradient
     lo, hi = sg(jnp.asarray(e_lo, jnp.float64)), sg(jnp.asarray(e_hi, jnp.float64))
     mus = tuple(sg(jnp.asarray(m, jnp.float64)) for m in chemical_potentials)
-    kt = kT if isinstance(kT, (int, float)) else sg(kT)
-    starts = search_energies(lo, hi, mus, kt, config)
-    spacing = background_spacing(lo, hi, mus, kt, config)
+    kT = kT if isinstance(kT, (int, float)) else sg(kT)
+    starts = search_energies(lo, hi, mus, kT, config)
+    spacing = background_spacing(lo, hi, mus, kT, config)
     return find_resonances(potential, length, m_eff, lo, hi, starts, importance, spacing, config)
 
 
@@ -684,10 +692,10 @@ def mapped_grid(e_lo, e_hi, resonances, mus, kT, config, n_nodes=None, kinks=())
     # Guard a degenerate (empty) window: build on a unit-length stand-in, weights × 0 below.
     width = jnp.maximum(hi - lo, 1e-12)
     mus_sg = tuple(sg(jnp.asarray(m, jnp.float64)) for m in mus)
-    kt = kT if isinstance(kT, (int, float)) else sg(kT)
-    spacing = background_spacing(lo, lo + width, mus_sg, kt, config)
+    kT = kT if isinstance(kT, (int, float)) else sg(kT)
+    spacing = background_spacing(lo, lo + width, mus_sg, kT, config)
     kinks_sg = tuple(sg(jnp.asarray(k, jnp.float64)) for k in kinks)
-    dens = build_density(lo, lo + width, resonances, mus_sg, kt, spacing, config, kinks_sg)
+    dens = build_density(lo, lo + width, resonances, mus_sg, kT, spacing, config, kinks_sg)
     e, w = grid_from_density(dens, config, n_nodes)
     x, omega = sg((e - lo) / width), sg(w / width)
     return e_lo + span * x, span * omega

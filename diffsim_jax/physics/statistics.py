@@ -157,8 +157,8 @@ def effective_density_of_states_cm3(m_eff=DEFAULT_M_EFF, temperature_K=300.0):
 
     With ħ²/m₀ = 2C₀: m* k_BT/(2πħ²) = m* k_BT/(4π C₀) in nm⁻².
     """
-    kt = thermal_energy_eV(temperature_K)
-    return 2.0 * (m_eff * kt / (4.0 * math.pi * HBAR2_OVER_2M0_EV_NM2)) ** 1.5 * CM3_PER_NM3
+    kT = thermal_energy_eV(temperature_K)
+    return 2.0 * (m_eff * kT / (4.0 * math.pi * HBAR2_OVER_2M0_EV_NM2)) ** 1.5 * CM3_PER_NM3
 
 
 def bulk_density_cm3(eta, m_eff=DEFAULT_M_EFF, temperature_K=300.0):
@@ -172,18 +172,18 @@ def fermi_level_from_doping(doping_cm3, m_eff=DEFAULT_M_EFF, temperature_K=300.0
     return thermal_energy_eV(temperature_K) * inverse_fermi_dirac_half(r)
 
 
-def transverse_dos_nm2(m_eff, kt):
+def transverse_dos_nm2(m_eff, kT):
     """D₂ = m k_BT/(πħ²) = m k_BT/(2π C₀) in nm⁻² (2-D density of states with spin, times k_BT)."""
-    return m_eff * kt / (2.0 * math.pi * HBAR2_OVER_2M0_EV_NM2)
+    return m_eff * kT / (2.0 * math.pi * HBAR2_OVER_2M0_EV_NM2)
 
 
-def supply(z, mu, kt):
+def supply(z, mu, kT):
     """Supply function ln(1 + e^{(μ − z)/k_BT}) for real or complex z (|Im z| < πk_BT).
 
     Evaluated as a softplus that neither overflows nor jumps branch: for Re w > 0,
     w + log1p(e^{−w}), else log1p(e^{w}), with w = (μ − z)/k_BT.
     """
-    w = (mu - z) / kt
+    w = (mu - z) / kT
     if not jnp.iscomplexobj(w):
         return jax.nn.softplus(w)
     pos = jnp.real(w) > 0.0

@@ -45,7 +45,7 @@ def plain_residual(sol, stack, bias, config=CFG):
     """max|U_band + U_H[n[U]] − U| recomputed outside the solver (physics.md eq. 11.4)."""
     p = sc.point_inputs(stack, bias, 300.0, config)
     d = dn.density_on_grid(
-        sol.potential_eV, p.m_eff, p.length_nm, p.mu_left, p.mu_right, p.kt, p.emitter_mask, sol.grid, config.density
+        sol.potential_eV, p.m_eff, p.length_nm, p.mu_left, p.mu_right, p.kT, p.emitter_mask, sol.grid, config.density
     )
     u_h = ps.solve_poisson(p.eps_r, p.length_nm, p.doping_nm3, d.density_nm3, 0.0, p.u_right - p.band_edge_eV[-1])
     return float(jnp.max(jnp.abs(p.band_edge_eV + u_h - sol.potential_eV)))
