@@ -175,7 +175,7 @@ def check_biases(name: str, biases, *, allow_scalar: bool = False):
     if arr.ndim == 1 and np.any(np.diff(arr) <= 0):
         k = int(np.argmax(np.diff(arr) <= 0))
         raise ValueError(
-            f"{name} must increase strictly, got {arr[k + 1]:g} V after {arr[k]:g} V (entries {k} and {k + 1})"
+            f"{name} must be strictly increasing, got {arr[k + 1]:g} V after {arr[k]:g} V (entries {k} and {k + 1})"
         )
     return arr
 

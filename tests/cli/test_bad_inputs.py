@@ -155,7 +155,7 @@ def test_al_fraction_one_message(capsys, tmp_path, files, x):
 
 @pytest.mark.parametrize("spec, fragments", [
     ("-0.1:0.2:4", [">= 0 V", "-0.1"]),
-    ("0.2,0.1", ["increase strictly", "0.1 V after 0.2 V"]),
+    ("0.2,0.1", ["strictly increasing", "0.1 V after 0.2 V"]),
     ("0,nan,0.2", ["NaN"]),
     ("0:0.2", ["START:STOP:N"]),
 ])

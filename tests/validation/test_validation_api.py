@@ -32,8 +32,8 @@ def params_with(k, layer):
     ((MODEL, PARAMS, BIASES, -5.0), r"temperature_K must lie in \[0, 1000\] K.*got -5 K"),
     ((MODEL, PARAMS, BIASES, 1e6), r"temperature_K must lie in \[0, 1000\] K.*got 1e\+06 K"),
     ((MODEL, PARAMS, np.r_[0.0, np.nan, 0.2], 300.0), r"biases contains NaN or inf, got \[0, nan, 0.2\]"),
-    ((MODEL, PARAMS, BIASES[::-1], 300.0), r"biases must increase strictly, got 0.3 V after 0.4 V"),
-    ((MODEL, PARAMS, np.r_[0.0, 0.1, 0.1], 300.0), r"biases must increase strictly"),
+    ((MODEL, PARAMS, BIASES[::-1], 300.0), r"biases must be strictly increasing, got 0.3 V after 0.4 V"),
+    ((MODEL, PARAMS, np.r_[0.0, 0.1, 0.1], 300.0), r"biases must be strictly increasing"),
     ((MODEL, PARAMS, np.r_[-0.1, 0.1], 300.0), r"biases must be >= 0 V \(forward bias\), got \[-0.1\] V"),
     ((MODEL, PARAMS, BIASES[:, None], 300.0), r"biases must be 1-D"),
     ((MODEL, PARAMS, np.linspace(0, 0.4, val.MAX_BIASES + 1), 300.0), r"biases must be at most 100000 values"),
@@ -63,7 +63,7 @@ def test_self_consistent_sweep_is_checked_one_bias_at_a_time():
 
 
 @pytest.mark.parametrize("biases, match", [
-    (np.r_[0.2, 0.1], "biases must increase strictly"),
+    (np.r_[0.2, 0.1], "biases must be strictly increasing"),
     (np.r_[0.0, np.nan], "biases contains NaN or inf"),
     (np.r_[-0.1, 0.2], "biases must be >= 0 V"),
     (np.linspace(0, 0.6, 90_000), "needs about .* of memory"),
