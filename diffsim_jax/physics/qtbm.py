@@ -355,7 +355,7 @@ def phi_pass(onsite, hop, energies, sigma_l, sigma_r):
     per-site masses). Returns (s, φ₀, φ₁) with s = (d₀ − E + Σ_L)φ₀ − t_½·φ₁, so that
     G_{N−1,0} = 1/s. Complex numbers are carried as (re, im) pairs of (M,) arrays: the
     coefficients are real, so each step is real multiply-adds on the whole sweep.
-    ``onsite`` (N, M) and ``hop`` (N−1, M) (energy-resolved, physics.md §14.5) run the
+    ``onsite`` (N, M) and ``hop`` (N−1, M) (energy-resolved, physics.md §14.3) run the
     per-site branch unchanged, each column with its own energy's coefficients.
 
     For a scalar ``hop`` the operations are exactly those of :func:`_columns` (same order,
@@ -406,7 +406,7 @@ def _adjoint_pass(onsite, hop, energies, sigma_l, phi0, phi1, c, hop_and_energy:
 
     reduced over the energy sweep inside the scan, so the pass emits N + (N−1) reals in all
     (with energy-resolved ``onsite`` (N, M) and ``hop`` (N−1, M), ō and t̄ are kept per
-    energy instead: physics.md §14.5).
+    energy instead: physics.md §14.3).
     With ``hop_and_energy=False`` (neither the hoppings nor the energies are being
     differentiated, e.g. the paper's design: fixed L, m* and energy grid) t̄ and Ē are not
     formed at all and are returned as None (zero cotangents).
@@ -485,7 +485,7 @@ def corner_green(onsite, hop, energies, sigma_l, sigma_r):
     its own real tridiagonal matrix (column m of each belongs to energies[m]); the
     recurrence and the VJP are the same, except that the cotangents of ``onsite`` and
     ``hop`` are then per energy instead of summed over the sweep. The finite-element
-    solver (physics.md §14.5, :mod:`.fem`) uses this form with ``energies`` = 0, its
+    solver (physics.md §14.3, :mod:`.fem`) uses this form with ``energies`` = 0, its
     condensed coefficients already containing E.
 
     One O(N) pass over the sites for the whole sweep, nothing stored (:func:`phi_pass`).
