@@ -32,6 +32,9 @@ from ..models.box import BarrierParams, DeviceConfig, as_params
 IV_COLUMNS = ("bias_V", "current_uA")
 #: The CSV header of current-density data (the layer-stack model, A/cm²).
 JV_COLUMNS = ("bias_V", "current_density_Acm2")
+#: Columns a J–V file may carry beside JV_COLUMNS, ignored on reading: the down sweep of a
+#: self-consistent ``qtbm simulate`` (its current_density_Acm2 is the up sweep).
+OPTIONAL_COLUMNS = ("current_density_down_Acm2",)
 #: Units of the current columns, for messages.
 COLUMN_UNITS = {"current_uA": "µA", "current_density_Acm2": "A/cm²"}
 #: The fields of a params block, with their units.
@@ -110,13 +113,14 @@ def _check_header(path: str, row: int, header: list[str], columns=IV_COLUMNS) ->
     """Column indices of the bias and current columns in ``header``."""
     expected = ",".join(columns)
     missing = [c for c in columns if c not in header]
-    extra = [c for c in header if c not in columns]
+    optional = OPTIONAL_COLUMNS if columns == JV_COLUMNS else ()
+    extra = [c for c in header if c not in columns and c not in optional]
     problems = []
     if missing:
         problems.append(f"is missing column {', '.join(missing)}")
     if extra:
         problems.append(f"has unexpected column {', '.join(repr(c) for c in extra)}")
-    if not problems and len(header) != len(columns):
+    if not problems and len(header) != len(set(header)):
         problems.append("repeats a column")
     if problems:
         raise InputError(f"{path} row {row}: header {'; '.join(problems)} (expected exactly '{expected}')")
@@ -143,10 +147,11 @@ def read_iv_csv(path: str, columns=IV_COLUMNS) -> IVData:
         cells = [c.strip() for c in next(csv.reader([line]))]
         if header_cols is None:
             header_cols = _check_header(path, row, cells, columns)
+            header, n_header = cells, len(cells)
             continue
-        if len(cells) != len(columns):
+        if len(cells) != n_header:
             raise InputError(
-                f"{path} row {row}: expected {len(columns)} cells ({','.join(columns)}), got {len(cells)}"
+                f"{path} row {row}: expected {n_header} cells ({','.join(header)}), got {len(cells)}"
             )
         bias = _parse_number(path, row, columns[0], cells[header_cols[0]], "V")
         cur = _parse_number(path, row, columns[1], cells[header_cols[1]], COLUMN_UNITS[columns[1]])

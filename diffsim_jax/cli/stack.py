@@ -234,7 +234,7 @@ def cmd_simulate_stack(args, argv: list[str]) -> int:
     if args.self_consistent:
         try:
             est = self_consistent_estimate(model, f.stack, biases, temperature, f.fermi_level_eV, tolerance, refine,
-                                           progress_option(args.quiet))
+                                           not args.quiet)  # a bar only on a terminal (tqdm disable=None)
         except InfeasibleError as err:  # e.g. a contact too short to stay neutral: the file's stack
             raise InputError(f"{args.params}: {err}") from None
         sweep = est.payload

@@ -224,8 +224,8 @@ def _layer_from_dict(d: dict) -> Layer:
     unknown = sorted(set(d) - set(LAYER_FIELDS))
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(LAYER_FIELDS)}")
-    if "thickness_nm" not in d:
-        raise ValueError("missing field thickness_nm")
+    # JSON input: every field is required (a missing al_fraction must not silently become GaAs)
+    val.require_fields("the layer", d, LAYER_FIELDS, "every layer needs " + ", ".join(LAYER_FIELDS))
     return Layer(**d)
 
 
