@@ -282,3 +282,20 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(capsys, tmp_path, monkeyp
     assert code == 0, err
     assert "\r" not in err and "it/s" not in err and "design:" not in err
     assert "qtbm design: fitted" in out
+
+
+def test_solver_that_does_not_converge_exits_3_and_writes_nothing(capsys, tmp_path, files, monkeypatch):
+    """A self-consistent simulation whose solver fails is not bad input: status 3, one line, no file."""
+    from diffsim_jax.validation import NotConvergedError
+
+    def failing(args, argv):
+        raise NotConvergedError("self-consistent solution did not converge at bias 0.3 V: residual 1e-3 eV")
+
+    monkeypatch.setattr(cli_stack, "cmd_simulate_stack", failing)
+    name = files("rtd.json", RTD)
+    before = set(os.listdir(tmp_path))
+    code, _, err = run(capsys, "simulate", "--model", "stack", "--self-consistent", "--params", name, "--csv", "o.csv")
+    assert code == 3
+    line, = err.strip().splitlines()
+    assert line.startswith("qtbm: did not converge: self-consistent solution") and "no output written" in line
+    assert set(os.listdir(tmp_path)) == before
