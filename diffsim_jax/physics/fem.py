@@ -264,21 +264,57 @@ def element_matrices(nodes, u_q, c_q, order: int):
     return stiff + pot, mass
 
 
-def condensed(k_el, m_el, energies):
+def interior_modes(k_el, nodes, order: int):
+    """Energy-independent part of the condensation (eq. 14.5): the interior Dirichlet modes of each element.
+
+    Solves K_ii v = μ M_ii v with Vᵀ M_ii V = 1. M_ii = (h/2)·M̂_ii is the reference interior
+    mass block for every element, so with M̂_ii = L̂L̂ᵀ (a NumPy constant) this is the
+    ordinary symmetric eigenproblem of C = (2/h)·L̂⁻¹K_iiL̂⁻ᵀ, V = √(2/h)·L̂⁻ᵀW.
+    Returns (μ (n_el, p−1), V (n_el, p−1, p−1)); empty for p = 1.
+    """
+    p = int(order)
+    ref = reference_element(p)
+    mass_ref = np.einsum("q,qi,qj->ij", ref.weights, ref.basis, ref.basis)[1:p, 1:p]
+    n_el = k_el.shape[0]
+    if p == 1:
+        return jnp.zeros((n_el, 0)), jnp.zeros((n_el, 0, 0))
+    linv = np.linalg.inv(np.linalg.cholesky(mass_ref))
+    scale = 2.0 / (nodes[1:] - nodes[:-1])
+    c = jnp.einsum("ij,ejk,lk->eil", linv, k_el[:, 1:p, 1:p], linv) * scale[:, None, None]
+    mu, w = jnp.linalg.eigh(0.5 * (c + jnp.swapaxes(c, 1, 2)))
+    v = jnp.einsum("ji,ejk->eik", linv, w) * jnp.sqrt(scale)[:, None, None]
+    return mu, v
+
+
+def condensed(k_el, m_el, nodes, energies):
     """Static condensation (eq. 14.5): (diag (N, M), off (N−1, M)) of the end-value system.
 
-    For each element and energy, A = K − E·M; the interior unknowns 1 … p−1 are
-    eliminated one after the other (A ← A − A_{:,k}A_{k,:}/A_kk; the pivots are those of
-    the positive-definite interior block, eq. 14.6), leaving the Schur complement in the
-    two end values. Element e contributes its [0,0] to diag_e, its [p,p] to diag_{e+1}
-    and its [0,p] to off_e.
+    With the interior modes (μ_k, v_k) of :func:`interior_modes`,
+    A_ii(E)⁻¹ = Σ_k v_k v_kᵀ/(μ_k − E), so the Schur complement in the two end values is
+
+        A♭_ab(E) = K_ab − E·M_ab − Σ_k (P_ak − E·Q_ak)(P_bk − E·Q_bk)/(μ_k − E),
+        P = K_bi V,  Q = M_bi V,   a, b ∈ {first, last node},
+
+    an explicit rational function of E: per element and energy 3(p − 1) terms, no
+    (p+1)² matrix per energy. μ_k > E on every element by eq. 14.6, so no term is singular.
+    Element e contributes A♭_00 to diag_e, A♭_pp to diag_{e+1} and A♭_0p to off_e.
     """
     p = k_el.shape[-1] - 1
-    a = k_el[..., None] - m_el[..., None] * energies  # (n_el, p+1, p+1, M)
-    for k in range(1, p):
-        col = a[:, :, k, :]
-        a = a - col[:, :, None, :] * (a[:, k, :, :] / a[:, k, k, :][:, None, :])[:, None, :, :]
-    first, last, off = a[:, 0, 0, :], a[:, p, p, :], a[:, 0, p, :]
+    mu, v = interior_modes(k_el, nodes, p)
+    ends = np.array([0, p])
+    pk = jnp.einsum("ebi,eik->ebk", k_el[:, ends][:, :, 1:p], v)  # (n_el, 2, p−1)
+    qk = jnp.einsum("ebi,eik->ebk", m_el[:, ends][:, :, 1:p], v)
+    e = energies
+
+    def entry(a, b):
+        out = k_el[:, a, b][:, None] - m_el[:, a, b][:, None] * e
+        for k in range(p - 1):
+            ak = pk[:, 0 if a == 0 else 1, k][:, None] - qk[:, 0 if a == 0 else 1, k][:, None] * e
+            bk = pk[:, 0 if b == 0 else 1, k][:, None] - qk[:, 0 if b == 0 else 1, k][:, None] * e
+            out = out - ak * bk / (mu[:, k][:, None] - e)
+        return out
+
+    first, last, off = entry(0, 0), entry(p, p), entry(0, p)
     zero = jnp.zeros_like(first[:1])
     diag = jnp.concatenate([first, zero]) + jnp.concatenate([zero, last])
     return diag, off
@@ -316,7 +352,7 @@ def transmission_on_mesh(nodes, u_q, c_q, leads, energies, order: int):
     :func:`.qtbm.corner_green` with energy-resolved coefficients.
     """
     k_el, m_el = element_matrices(nodes, u_q, c_q, order)
-    diag, off = condensed(k_el, m_el, energies)
+    diag, off = condensed(k_el, m_el, nodes, energies)
     sigma_l, sigma_r, flux_l, flux_r, both = _self_energies(energies, nodes, leads)
     g = corner_green(diag, -off, jnp.zeros_like(energies), sigma_l, sigma_r)
     return jnp.where(both, 4.0 * flux_l * flux_r * jnp.abs(g) ** 2, 0.0)
@@ -325,7 +361,7 @@ def transmission_on_mesh(nodes, u_q, c_q, leads, energies, order: int):
 def end_values_on_mesh(nodes, u_q, c_q, leads, energies, order: int):
     """ψ at the element ends (M, N) from a Thomas solve of the condensed system (eq. 14.5)."""
     k_el, m_el = element_matrices(nodes, u_q, c_q, order)
-    diag, off = condensed(k_el, m_el, energies)
+    diag, off = condensed(k_el, m_el, nodes, energies)
     sigma_l, sigma_r, flux_l, _, _ = _self_energies(energies, nodes, leads)
     # here only the left lead need propagate (physics.md §3.8): keep −i·C₀k_R/m_R on the right
     u_l, u_r, m_l, m_r = leads
