@@ -126,7 +126,7 @@ def _select_outgoing(h0, hop_prev, hop_next, energy):
     """Outgoing Bloch matrix F and the number of open modes (value only).
 
     The lead rows read (h0 − E)ψ_i + A ψ_{i−1} + C ψ_{i+1} = 0 with A = diag(hop_prev),
-    C = diag(hop_next) (physics.md eq. 13.5). Transfer matrix [ψ_{i+1}; ψ_i] =
+    C = diag(hop_next) (physics.md eq. 13.4). Transfer matrix [ψ_{i+1}; ψ_i] =
     [[−C⁻¹(h0 − E), −C⁻¹A], [1, 0]]·[ψ_i; ψ_{i−1}], eigenpairs (λ_k, [λ_k u_k; u_k]).
     """
     n = h0.shape[-1]
@@ -158,7 +158,8 @@ def _select_outgoing(h0, hop_prev, hop_next, energy):
 
 @jax.custom_jvp
 def _bloch(h0, hop_prev, hop_next, energy):
-    return _select_outgoing(h0, hop_prev, hop_next, energy)[0]
+    """(F, number of open modes): one eigen-decomposition for both."""
+    return _select_outgoing(h0, hop_prev, hop_next, energy)
 
 
 @_bloch.defjvp
@@ -173,7 +174,7 @@ def _bloch_jvp(primals, tangents):
     h0, hop_prev, hop_next, energy = primals
     dh0, dprev, dnext, de = tangents
     n = h0.shape[-1]
-    f = _bloch(h0, hop_prev, hop_next, energy)
+    f, n_open = _bloch(h0, hop_prev, hop_next, energy)
     eye = jnp.eye(n, dtype=jnp.complex128)
     k = hop_next[:, None] * f + (h0 - energy * eye)
     lam_out, w = jnp.linalg.eig(f)
@@ -182,7 +183,7 @@ def _bloch_jvp(primals, tangents):
     d = jnp.linalg.solve(z, (r / hop_next[:, None]) @ w)
     x = d / (mu[:, None] + lam_out[None, :])
     df = jnp.linalg.solve(w.T, (z @ x).T).T
-    return f, df
+    return (f, n_open), (df, jnp.zeros_like(n_open))
 
 
 def outgoing_bloch_matrix(h0, hop_prev, hop_next, energy) -> LeadModes:
@@ -201,8 +202,7 @@ def outgoing_bloch_matrix(h0, hop_prev, hop_next, energy) -> LeadModes:
     hop_prev = jnp.asarray(hop_prev, jnp.complex128)
     hop_next = jnp.asarray(hop_next, jnp.complex128)
     energy = jnp.asarray(energy, jnp.complex128)
-    bloch = _bloch(h0, hop_prev, hop_next, energy)
-    _, n_open = _select_outgoing(*(lax.stop_gradient(a) for a in (h0, hop_prev, hop_next, energy)))
+    bloch, n_open = _bloch(h0, hop_prev, hop_next, energy)
     return LeadModes(bloch, hop_next[:, None] * bloch, n_open)
 
 
