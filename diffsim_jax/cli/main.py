@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--spec", metavar="JSON",
         help="design from figures of merit instead of a curve: JSON with targets peak_bias_V (V), "
         "peak_current_uA (µA), peak_to_valley_ratio, mean_power_uW (µW), any subset, optional weights and "
-        "biases_V (docs/cli.md); --model box or freeform",
+        "biases_V (docs/cli.md); --model box or freeform; with --model stack the currents are "
+        "peak_current_density_Acm2 (A/cm²) and mean_power_density_Wcm2 (W/cm²), at --temperature",
     )
     d.add_argument(
         "--init", metavar="JSON",
