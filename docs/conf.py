@@ -30,6 +30,7 @@ extensions = [
     "sphinx.ext.viewcode",
 ]
 
+templates_path = ["_templates"]  # autosummary/class.rst: the class and its documented members, no __init__ stub
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
 root_doc = "index"
 exclude_patterns = ["_build", "jupyter_execute", "requirements.txt", "**/.ipynb_checkpoints"]
