@@ -570,7 +570,7 @@ def thermal_nodes(step_kt: float = THERMAL_STEP_KT, window_kt: float = THERMAL_W
     Uniform nodes on [−window, window]; the weights −∂f/∂x·Δx = Δx/(4cosh²(x/2)) are
     renormalised to sum to one (the tail beyond ±18 k_BT is e^{−18} ≈ 1.5e-8).
     """
-    n = int(round(window_kt / step_kt))
+    n = round(window_kt / step_kt)
     x = np.arange(-n, n + 1) * step_kt
     w = step_kt / (4.0 * np.cosh(0.5 * x) ** 2)
     return x, w / w.sum()
