@@ -47,7 +47,7 @@ DEFAULT_TOL = 1e-8
 
 #: Element length × local resolution wavenumber per element at tolerance 1, for each p:
 #: θ_p(tol) = THETA_AT_UNIT_TOL[p]·tol^{1/(2p)} (physics.md eq. 14.8; calibrated on the
-#: Pöschl–Teller barrier and abrupt AlGaAs barriers, see tests/physics/test_fem.py).
+#: Pöschl–Teller barrier and an abrupt double barrier with mass steps, physics.md §14.4).
 THETA_AT_UNIT_TOL = {1: 0.64, 2: 2.6, 3: 4.8, 4: 5.9, 5: 6.4, 6: 6.6}
 
 #: Largest element length × local wavenumber accepted (physics.md §14.3): below π the
