@@ -15,7 +15,6 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, ROOT)  # the package from this checkout, also when it is not installed
 # The tutorials run in a Jupyter kernel started by this process: it inherits the environment.
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 project = "rtd-inverse"
 author = "the rtd-inverse developers"

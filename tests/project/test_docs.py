@@ -15,7 +15,7 @@ import pytest
 import diffsim_jax
 import pinn_sciann
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 TUTORIALS = sorted((DOCS / "tutorials").glob("[0-9][0-9]_*.md"))
 
 
