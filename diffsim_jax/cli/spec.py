@@ -33,7 +33,9 @@ def cmd_design_spec(args, argv: list[str]) -> int:
     from ..design.spec import design_to_spec, load_spec  # noqa: PLC0415
 
     if args.model == "stack":
-        raise InputError("--spec designs the box or freeform model; a layer stack is designed from a --target J-V")
+        from .stack import cmd_design_spec_stack  # noqa: PLC0415
+
+        return cmd_design_spec_stack(args, argv)
     if args.temperature is not None:
         raise InputError("--temperature needs --model stack")
     formats = check_outputs({"--out": args.out, "--plot": args.plot}, [args.spec, args.init])

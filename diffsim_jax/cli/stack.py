@@ -301,7 +301,7 @@ def cmd_design_stack(args, argv: list[str]) -> int:
     from .common import (PROG, check_outputs, check_stack_work, finite_or_none, loss_summary,  # noqa: PLC0415
                          not_converged_status, progress_option, sha256)
     from ..design.loop import MAX_FAILED_STEPS  # noqa: PLC0415
-    from ..validation import InfeasibleError  # noqa: PLC0415
+    from ..validation import TRIAL_STEP_FAILURES, InfeasibleError  # noqa: PLC0415
     from ..design import design_model, iv_loss  # noqa: PLC0415
     from ..observables import stack_observable  # noqa: PLC0415
     from .io import JV_COLUMNS, InputError, StagedOutputs, json_text, read_iv_csv  # noqa: PLC0415
@@ -341,11 +341,16 @@ def cmd_design_stack(args, argv: list[str]) -> int:
         raise InputError(f"{args.init}: {err}") from None
     fitted = np.asarray(evaluate(model, res.params, biases))
     coarse_model = dataclasses.replace(model, n_points=coarse_points(model.n_points))
-    if args.self_consistent:
-        coarse = self_consistent_observable(coarse_model, temperature, f.fermi_level_eV)(coarse_model, res.params, biases)
-    else:
-        coarse = _curve(coarse_model, res.params, data.biases, temperature)
-    est = grid_estimate(fitted, np.asarray(coarse), model.n_points, tolerance, peak_scale(data.biases))
+    try:
+        if args.self_consistent:
+            coarse = self_consistent_observable(coarse_model, temperature, f.fermi_level_eV)(coarse_model, res.params,
+                                                                                             biases)
+        else:
+            coarse = _curve(coarse_model, res.params, data.biases, temperature)
+        est, estimate_failure = grid_estimate(fitted, np.asarray(coarse), model.n_points, tolerance,
+                                              peak_scale(data.biases)), ""
+    except TRIAL_STEP_FAILURES as exc:  # the half grid cannot be solved: keep the design, say so (#16 §3)
+        est, estimate_failure = None, f"the half grid ({coarse_model.n_points} points) could not be solved: {exc}"
     length = float(res.params.stack.length_nm)
     err = fitted - data.currents
     target_fom = ndr_figures(data.biases, data.currents)
@@ -357,7 +362,9 @@ def cmd_design_stack(args, argv: list[str]) -> int:
         "materials": model.materials.to_dict() if model.materials is not ALGAAS else None,
         "temperature_K": temperature,
         "self_consistent": bool(args.self_consistent),
-        "grid": grid_record(est, length, refine),
+        "grid": grid_record(est, length, refine) if est is not None else {
+            "n_points": model.n_points, "spacing_nm": length / (model.n_points - 1), "met": None,
+            "relative_error": None, "estimate_failed": estimate_failure},
         "figures_of_merit": {"target": target_fom, "fitted": ndr_figures(data.biases, fitted)},
         "fit": {
             "rms_percent_of_peak": rms,
@@ -397,7 +404,8 @@ def cmd_design_stack(args, argv: list[str]) -> int:
             f"  RMS error {rms:.3g} % of the target's first peak ({peak:.4g} A/cm² at "
             f"{target_fom['peak_bias_V']:g} V); best loss {res.best_loss:.3g} at iteration {res.best_iteration}",
             *_stack_lines(res.params),
-            grid_line(est, length, refine),
+            grid_line(est, length, refine) if est is not None else
+            f"  grid: N = {model.n_points} points; no spatial error estimate: {estimate_failure}",
             f"  wrote {', '.join(written)}",
             sep="\n",
         )
@@ -405,3 +413,130 @@ def cmd_design_stack(args, argv: list[str]) -> int:
         return not_converged_status(f"{res.stopped} ({res.failure})" if res.failure else res.stopped, written)
     return 0
 
+
+
+# --------------------------------------------------------------------------------------
+# qtbm design --model stack --spec: figures of merit of J(V) at a temperature (physics.md §12)
+# --------------------------------------------------------------------------------------
+#: Spec targets of a layer stack (A/cm², W/cm²) and the names of the same figures in
+#: :mod:`diffsim_jax.design.spec`, whose smooth figures (eq. 12.7) do not depend on the unit.
+STACK_SPEC_NAMES = {"peak_current_density_Acm2": "peak_current_uA", "mean_power_density_Wcm2": "mean_power_uW"}
+#: Optimiser settings of a stack spec design: AdaBelief, then L-BFGS.
+STACK_SPEC_FIT = dict(adabelief_steps=150, lbfgs_steps=50, learning_rate=0.05, final_lr_fraction=0.05)
+
+
+def _to_stack_words(text: str) -> str:
+    for ours, theirs in STACK_SPEC_NAMES.items():
+        text = text.replace(theirs, ours)
+    return text.replace("µA", "A/cm²").replace("µW", "W/cm²").replace("0 K current of physics.md §5", "forward bias")
+
+
+def read_stack_spec(path: str):
+    """A spec file for a layer stack (docs/cli.md): the box-model spec with the current and
+    power targets in A/cm² and W/cm² (``peak_current_density_Acm2``, ``mean_power_density_Wcm2``);
+    :class:`~diffsim_jax.design.spec.DesignSpec` under the spec module's names. InputError naming the file."""
+    from ..design.spec import load_spec  # noqa: PLC0415
+    from .io import InputError  # noqa: PLC0415
+    from .stack_io import read_json_object  # noqa: PLC0415
+
+    data = read_json_object(path, "a spec must be a JSON object")
+    renamed = dict(data)
+    for block in ("targets", "weights"):
+        if isinstance(data.get(block), dict):
+            box = sorted(set(data[block]) & set(STACK_SPEC_NAMES.values()))
+            if box:
+                raise InputError(f"{path}: {block}.{box[0]} is a box-model figure (µA, µW); a layer stack's spec "
+                                 f"uses {', '.join(STACK_SPEC_NAMES)} (A/cm², W/cm²)")
+            renamed[block] = {STACK_SPEC_NAMES.get(k, k): v for k, v in data[block].items()}
+    try:
+        return load_spec(renamed)
+    except ValueError as err:
+        raise InputError(f"{path}: {_to_stack_words(str(err))}") from None
+
+
+def stack_spec_report(report: dict, biases, currents) -> dict:
+    """The spec report under the stack's names, plus the first NDR region of ``simulate``."""
+    from ..design.metrics import ndr_figures  # noqa: PLC0415
+
+    renamed = {_to_stack_words(k): v for k, v in report.items()}
+    return {**renamed, "first_ndr": ndr_figures(biases, currents)}
+
+
+def cmd_design_spec_stack(args, argv: list[str]) -> int:
+    import dataclasses  # noqa: PLC0415
+
+    from .. import __version__  # noqa: PLC0415
+    from .common import PROG, check_outputs, check_stack_work, not_converged_status, progress_option, sha256  # noqa: PLC0415
+    from ..design import FitConfig  # noqa: PLC0415
+    from ..design.spec import design_to_spec  # noqa: PLC0415
+    from ..observables import stack_observable  # noqa: PLC0415
+    from ..physics.convergence import DEFAULT_GRID_TOLERANCE, coarse_points, grid_estimate  # noqa: PLC0415
+    from ..physics.materials import ALGAAS  # noqa: PLC0415
+    from ..validation import InfeasibleError  # noqa: PLC0415
+    from .io import InputError, StagedOutputs, json_text  # noqa: PLC0415
+    from .stack_io import model_to_dict, read_stack_json  # noqa: PLC0415
+
+    if not args.init:
+        raise InputError("--model stack --spec needs --init STACK.json: the starting layer stack (docs/cli.md)")
+    if args.self_consistent:
+        raise InputError("--spec designs a layer stack without self-consistency; fit a --target J-V for "
+                         "--self-consistent")
+    formats = check_outputs({"--out": args.out, "--plot": args.plot}, [args.spec, args.init])
+    spec = read_stack_spec(args.spec)
+    f = read_stack_json(args.init)
+    temperature = args.temperature if args.temperature is not None else (f.temperature_K or 300.0)
+    start = f.params(temperature)
+    biases = np.asarray(spec.biases_V)
+    model, refine = choose_grid(f.model, start, temperature, args.points)
+    tolerance = args.grid_tolerance or DEFAULT_GRID_TOLERANCE
+    check_stack_work(args.init, model, start, biases, temperature, False)
+    if refine:
+        model = dataclasses.replace(model, n_points=stack_curve_estimate(model, start, biases, temperature,
+                                                                         tolerance, True).n_points)
+    try:
+        res, report = design_to_spec(model, spec, start, stack_observable(temperature), FitConfig(**STACK_SPEC_FIT),
+                                     progress=progress_option(args.quiet))
+    except InfeasibleError as err:
+        raise InputError(f"{args.init}: {err}") from None
+    params = res.params
+    currents = _curve(model, params, biases, temperature)
+    coarse = _curve(dataclasses.replace(model, n_points=coarse_points(model.n_points)), params, biases, temperature)
+    est = grid_estimate(currents, coarse, model.n_points, tolerance, peak_scale(biases))
+    length = float(params.stack.length_nm)
+    report = stack_spec_report(report, biases, currents)
+    doc = {
+        "params": params.to_dict(),
+        "model": model_to_dict(model),
+        "materials": model.materials.to_dict() if model.materials is not ALGAAS else None,
+        "temperature_K": temperature,
+        "spec": {"file": args.spec, "sha256": sha256(args.spec),
+                 "targets": {_to_stack_words(k): v for k, v in spec.targets},
+                 "weights": {_to_stack_words(k): v for k, v in spec.weights}, "temperature": spec.temperature},
+        "figures_of_merit": report,
+        "grid": grid_record(est, length, refine),
+        "fit": {"iterations": int(np.size(res.loss_history)), "best_loss": float(np.nanmin(res.loss_history)),
+                "seconds": round(float(res.seconds), 3), "converged": not res.stopped,
+                "stopped": res.stopped or None, "last_failure": res.failure or None},
+        "initial_params": start.to_dict(),
+        "currents": {"bias_V": [float(v) for v in biases], "fitted_Acm2": [float(v) for v in currents]},
+        "command": " ".join([PROG, *argv]),
+        "version": __version__,
+    }
+    with StagedOutputs() as out:
+        out.stage_text(args.out, json_text(doc))
+        if args.plot:
+            stage_plot(out, args.plot, formats["--plot"], biases=biases, currents=currents, model=model, params=params,
+                       currents_label=f"designed, {temperature:g} K", initial_params=start,
+                       title=f"{os.path.basename(args.spec)}: spec design at {temperature:g} K")
+        written = out.commit()
+    if not args.quiet:
+        lines = [f"  {k}: target {v['target']:.4g}, achieved {v['achieved']:.4g} ({100 * v['relative_error']:+.2f} %)"
+                 for k, v in report.items() if k != "first_ndr"]
+        ndr = report["first_ndr"]
+        print(f"{PROG} design: layer stack at {temperature:g} K to the figures of merit of {args.spec} "
+              f"({doc['fit']['seconds']:.1f} s)", *lines,
+              f"  first peak {ndr['peak']:.4g} A/cm² at {ndr['peak_bias_V']:g} V, peak-to-valley ratio {ndr['pvr']:.3g}",
+              *_stack_lines(params), grid_line(est, length, refine), f"  wrote {', '.join(written)}", sep="\n")
+    if res.stopped:
+        return not_converged_status(f"{res.stopped} ({res.failure})" if res.failure else res.stopped, written)
+    return 0

@@ -77,14 +77,21 @@ def _model(path: str, block, materials) -> StackModel:
         raise InputError(f"{path}: field model: {err}") from None
 
 
-def read_stack_json(path: str) -> StackFile:
-    """Read and validate a stack file or a ``qtbm design --model stack`` result (module docstring)."""
+def read_json_object(path: str, expected: str) -> dict:
+    """The JSON object in ``path``; InputError naming the file (and the line of a syntax error,
+    or ``expected`` when the JSON is not an object)."""
     try:
         data = json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise InputError(f"{path} line {err.lineno} column {err.colno}: invalid JSON ({err.msg})") from None
     if not isinstance(data, dict):
-        raise InputError(f'{path}: expected a JSON object with a "layers" list')
+        raise InputError(f"{path}: {expected}")
+    return data
+
+
+def read_stack_json(path: str) -> StackFile:
+    """Read and validate a stack file or a ``qtbm design --model stack`` result (module docstring)."""
+    data = read_json_object(path, 'expected a JSON object with a "layers" list')
     block, prefix = (data["params"], "params.") if "params" in data else (data, "")
     if not isinstance(block, dict):
         raise InputError(f"{path}: field params must be a JSON object")
