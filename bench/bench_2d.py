@@ -77,7 +77,7 @@ kwant.smatrix(fsyst, float(E[0])).transmission(1, 0)  # warm-up
 t0 = time.perf_counter()
 T = [kwant.smatrix(fsyst, float(e)).transmission(1, 0) for e in E]
 wall = time.perf_counter() - t0
-print(json.dumps({"T": T, "seconds": wall, "solver": kwant.solvers.default.smatrix.__module__,
+print(json.dumps({"T": T, "seconds": wall, "solver": type(kwant.solvers.default.smatrix.__self__).__module__,
                   "kwant": kwant.__version__}))
 """
 
