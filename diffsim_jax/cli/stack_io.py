@@ -4,7 +4,7 @@ A stack file is a JSON object::
 
     {"layers": [{"thickness_nm": 15, "al_fraction": 0.0, "doping_cm3": 2e18}, …],
      "fermi_level_eV": 0.079,       # optional: default from the emitter doping at the temperature
-     "model": {"n_points": 170, …},  # optional StackModel fields
+     "model": {"bias_drop": "active", …},  # optional StackModel fields (n_points: default from the device)
      "materials": {…}}              # optional materials table (LinearAlloy fields)
 
 or the result of ``qtbm design --model stack``, whose ``params`` block holds the layers

@@ -8,7 +8,8 @@ At each profile bias V (file label ``<V>V``, e.g. ``0.1375V``) DIR receives
   emitter side of the first barrier's centre, μ_R = μ_L − V beyond), density_cm3 (empty at
   0 K), doping_cm3;
 * ``transmission_<V>V.csv``: energy_eV, transmission (𝒯(E), densified at the resonances);
-* ``resonances_<V>V.csv``: energy_eV, width_eV (Γ, FWHM), peak_transmission;
+* ``resonances_<V>V.csv``: energy_eV, width_eV (Γ of the pole E_r − iΓ/2), peak_transmission,
+  fwhm_eV (full width at half maximum of the peak of 𝒯, empty where 𝒯 never falls to half);
 
 and, for all biases, ``profiles.npz`` (the same arrays, keys ``b<i>_<column>`` and ``bias_V``)
 and ``run.json`` (stack, temperature, grid and its error estimate, figures of merit).
@@ -117,13 +118,15 @@ def stage_profiles(out, directory: str, bias_profiles: list, run: dict) -> None:
             out.stage_text(os.path.join(directory, f"transmission_{label}.csv"),
                            _csv(("energy_eV", "transmission"), [p.energies_eV, p.transmission]))
             out.stage_text(os.path.join(directory, f"resonances_{label}.csv"),
-                           _csv(("energy_eV", "width_eV", "peak_transmission"),
-                                [p.resonance_energies_eV, p.resonance_widths_eV, p.resonance_transmission]))
+                           _csv(("energy_eV", "width_eV", "peak_transmission", "fwhm_eV"),
+                                [p.resonance_energies_eV, p.resonance_widths_eV, p.resonance_transmission,
+                                 p.resonance_fwhm_eV]))
             files.append({"bias_V": p.bias_V, "band": f"band_{label}.csv", "transmission": f"transmission_{label}.csv",
                           "resonances": f"resonances_{label}.csv",
-                          "resonances_eV": [{"energy_eV": float(e), "width_eV": float(g), "peak_transmission": float(t)}
-                                            for e, g, t in zip(p.resonance_energies_eV, p.resonance_widths_eV,
-                                                               p.resonance_transmission)]})
+                          "resonances_eV": [{"energy_eV": float(e), "width_eV": float(g), "peak_transmission": float(t),
+                                             "fwhm_eV": None if np.isnan(w) else float(w)}
+                                            for e, g, t, w in zip(p.resonance_energies_eV, p.resonance_widths_eV,
+                                                                  p.resonance_transmission, p.resonance_fwhm_eV)]})
             for name, arr in zip(BAND_COLUMNS, band_arrays(p)):
                 if arr is not None:
                     npz[f"b{i}_{name}"] = np.asarray(arr)

@@ -12,8 +12,10 @@ At one bias V, :func:`bias_profile` returns, on the model's grid x_j = j·L/(N �
 * 𝒯(E) on [E_lo, E_top], E_lo = max(U(0), U(L)) (both leads propagate), E_top = the top of the
   supply window, on a uniform energy grid densified around every resonance;
 * the resonances: the complex poles E_r − iΓ_r/2 of G_{N−1,0} (physics.md §10.1), found by
-  real-axis Newton steps from every local maximum of 𝒯 on the uniform grid; Γ_r is the
-  full width at half maximum of the Lorentzian peak of 𝒯 at E_r.
+  real-axis Newton steps from every local maximum of 𝒯 on the uniform grid (Γ_r the real-axis
+  Newton estimate of the pole, ħ/Γ_r the lifetime), and the full width at half maximum of
+  the peak of 𝒯 measured on the densified grid (it differs from Γ_r where the lead
+  self-energies vary across the peak, e.g. near a band edge).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class BiasProfile(NamedTuple):
     resonance_energies_eV: np.ndarray
     resonance_widths_eV: np.ndarray
     resonance_transmission: np.ndarray
+    resonance_fwhm_eV: np.ndarray
 
 
 def first_barrier_centre_nm(stack) -> float:
@@ -108,8 +111,23 @@ def resonances(potential_eV, length_nm, m_eff, e_lo: float, e_hi: float, energie
     return er, np.array([k[1] for k in kept]), tr
 
 
+def full_width_half_maximum(energies, trans, e_r: float, t_r: float) -> float:
+    """Width of the peak of 𝒯 at E_r between the nearest energies on each side where 𝒯 falls
+    below 𝒯(E_r)/2 (linear interpolation); NaN where it does not fall that low on both sides."""
+    e, t = np.asarray(energies), np.asarray(trans)
+    k = int(np.searchsorted(e, e_r))
+    low = np.nonzero(t[:k] < 0.5 * t_r)[0]
+    high = np.nonzero(t[k:] < 0.5 * t_r)[0]
+    if low.size == 0 or high.size == 0:
+        return float("nan")
+    i, j = int(low[-1]), k + int(high[0])
+    left = np.interp(0.5 * t_r, [t[i], t[i + 1]], [e[i], e[i + 1]])
+    right = np.interp(0.5 * t_r, [t[j], t[j - 1]], [e[j], e[j - 1]])
+    return float(right - left)
+
+
 def transmission_and_resonances(potential_eV, length_nm, m_eff, e_lo: float, e_hi: float):
-    """(energies, 𝒯(E), E_r, Γ_r, 𝒯(E_r)): 𝒯 on a uniform grid of [e_lo, e_hi] plus
+    """(energies, 𝒯(E), E_r, Γ_r, 𝒯(E_r), FWHM_r): 𝒯 on a uniform grid of [e_lo, e_hi] plus
     :data:`RESONANCE_OFFSETS` around each resonance (module docstring)."""
     u = jnp.asarray(potential_eV, jnp.float64)
     m = jnp.asarray(m_eff, jnp.float64)
@@ -124,7 +142,8 @@ def transmission_and_resonances(potential_eV, length_nm, m_eff, e_lo: float, e_h
         trans = np.asarray(transmission_sweep(u, jnp.asarray(energies), length_nm, m))
     else:
         energies = base
-    return energies, trans, er, gamma, tr
+    fwhm = np.array([full_width_half_maximum(energies, trans, e, t) for e, t in zip(er, tr)])
+    return energies, trans, er, gamma, tr, fwhm
 
 
 def bias_profile(model: StackModel, params: StackParams, bias_V: float, temperature_K: float, *,
@@ -154,7 +173,7 @@ def bias_profile(model: StackModel, params: StackParams, bias_V: float, temperat
     kt = float(thermal_energy_eV(temperature_K)) if temperature_K > 0 else 0.0
     e_lo = float(max(u[0], u[-1]))
     e_hi = max(max(mu_l, mu_r) + TRANSMISSION_WINDOW_KT * kt, e_lo + MIN_TRANSMISSION_WINDOW_EV)
-    energies, trans, er, gamma, tr = transmission_and_resonances(u, length, prof.m_eff, e_lo, e_hi)
+    energies, trans, er, gamma, tr, fwhm = transmission_and_resonances(u, length, prof.m_eff, e_lo, e_hi)
     return BiasProfile(
         bias_V=float(bias_V),
         x_nm=x,
@@ -171,4 +190,5 @@ def bias_profile(model: StackModel, params: StackParams, bias_V: float, temperat
         resonance_energies_eV=er,
         resonance_widths_eV=gamma,
         resonance_transmission=tr,
+        resonance_fwhm_eV=fwhm,
     )
