@@ -52,7 +52,7 @@ def test_design_restores_plateaus_and_lowers_the_loss(fig10):
     d = json.loads((out / "fig10_design.json").read_text())
     history = np.asarray(d["gradient_loss_history"])
     assert history.min() == pytest.approx(m["loss_after"])
-    assert np.all(np.diff(d["gradient_times_s"]) > 0)
+    assert np.all(np.diff(d["gradient_times_s"]) >= 0)
     assert np.all(np.diff(d["cmaes_best_history"]) <= 0)
     assert m["value_and_gradient_cost_in_values"] > 0.5
     assert m["cmaes_popsize"] == 4 + int(3 * np.log(2 * qpc.PROFILE_SETTINGS["quick"]["n_fingers"]))
