@@ -569,6 +569,7 @@ def check_inputs(stack, bias, temperature_K, fermi_level_eV, materials=ALGAAS):
     val.check_ndim("bias", bias, (0,))
     val.check_nonnegative("bias", bias)
     val.check_positive("temperature_K", temperature_K)
+    val.check_range("temperature_K", temperature_K, *val.TEMPERATURE_RANGE_K, "K")
     if fermi_level_eV is None and val.is_concrete(stack.doping_cm3):
         dop = np.asarray(stack.doping_cm3)
         for name, k in (("emitter (first layer)", 0), ("collector (last layer)", -1)):
@@ -870,9 +871,7 @@ def self_consistent_iv(
     """
     if direction not in ("up", "down", "both"):
         raise ValueError(f"direction must be 'up', 'down' or 'both', got {direction!r}")
-    biases = np.asarray(biases, float)
-    if biases.ndim != 1 or biases.size == 0 or np.any(np.diff(biases) <= 0):
-        raise ValueError("biases must be a non-empty, strictly increasing 1-D array")
+    biases = np.asarray(val.check_biases("biases", biases), float)  # 1-D, finite, >= 0 V, increasing
     up = down = None
     if direction in ("up", "both"):
         up = _sweep_one(stack, biases, temperature_K, config, fermi_level_eV, materials, progress, "up")

@@ -150,6 +150,7 @@ def _validate(potential, fermi_level, bias, length, m_eff, temperature_K, grid):
     val.check_positive("length", length)
     check_mass(m_eff, n)
     val.check_nonnegative("temperature_K", temperature_K)
+    val.check_range("temperature_K", temperature_K, *val.TEMPERATURE_RANGE_K, "K")
     if grid is None:
         grid = DEFAULT_GRID
     if not isinstance(grid, EnergyGridConfig):

@@ -315,12 +315,12 @@ def test_usage_errors_exit_2(capsys, good_csv, argv):
 
 def test_failed_write_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
     """A failure while writing the second output must leave the first one unwritten too."""
-    import diffsim_jax.cli_plot
+    import diffsim_jax.cli.common
 
     def broken_plot(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(diffsim_jax.cli_plot, "plot_iv_and_potential", broken_plot)
+    monkeypatch.setattr(diffsim_jax.cli.common, "plot_iv_and_potential", broken_plot)
     params = write_params(tmp_path / "p.json", edited())
     (tmp_path / "out.csv").write_text(GOOD)
     before = sorted(os.listdir(tmp_path))
