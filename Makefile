@@ -33,6 +33,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_thermal.py
 	$(PY) bench/bench_selfconsistent.py
 	$(PY) bench/bench_freeform.py
+	$(PY) bench/bench_fem.py
+	$(PY) bench/bench_2d.py
 
 # The documentation site (docs/_build/html): pinned docs/requirements.txt on top of the venv;
 # the tutorials in docs/tutorials/ are executed by the build, and any warning is an error.
@@ -42,4 +44,4 @@ docs: $(STAMP)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info docs/_build docs/reference/generated docs/jupyter_execute

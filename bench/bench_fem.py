@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 
 import diffsim_jax  # noqa: E402,F401  (enables float64)
 from diffsim_jax.physics import fem  # noqa: E402
-from diffsim_jax.physics.constants import kinetic_prefactor  # noqa: E402
+from diffsim_jax.physics.analytic import poschl_teller_transmission  # noqa: E402
 from diffsim_jax.physics.qtbm import transmission_many  # noqa: E402
 
 U0, ALPHA, LENGTH, M_EFF = 0.25, 0.6, 60.0, 0.067
@@ -51,10 +51,8 @@ def barrier(x):
 
 
 def exact_T(e):
-    """Closed-form T of the Pöschl–Teller barrier (Landau & Lifshitz §25, problem 4; physics.md §3.4)."""
-    c = kinetic_prefactor(M_EFF)
-    s = np.sinh(np.pi * np.sqrt(e / c) / ALPHA) ** 2
-    return s / (s + np.cosh(0.5 * np.pi * np.sqrt(4 * U0 / (c * ALPHA**2) - 1)) ** 2)
+    """Closed-form T of the Pöschl–Teller barrier (physics.md §3.4)."""
+    return poschl_teller_transmission(e, U0, ALPHA, M_EFF)
 
 
 EXACT = exact_T(ENERGIES)

@@ -5,9 +5,11 @@ The public face of the package: every name below is imported from its layer
 
 * :mod:`.numerics` — quadrature nodes, GMRES, Anderson mixing (no physics);
 * :mod:`.physics` — arrays in, arrays out: constants, materials, the QTBM solver,
-  statistics, energy grids, currents, density, Poisson;
+  statistics, energy grids, currents, density, Poisson; finite elements (§14) and 2-D
+  transport (§13);
 * :mod:`.models` — device models mapping (parameters, bias) to the solver's input: the
-  paper's boxes, layer stacks, the self-consistent RTD, free-form networks;
+  paper's boxes, layer stacks (finite differences or finite elements), the
+  self-consistent RTD, free-form networks, gate-defined 2-D devices;
 * :mod:`.observables` — currents and I–V curves of any model;
 * :mod:`.design` — the one optimisation loop, losses, the paper's and spec designs;
 * :mod:`.cli` — the ``qtbm`` command.
@@ -51,17 +53,36 @@ from .models import (  # noqa: E402
     default_params,
     potential,
 )
+from .models.qpc import (  # noqa: E402
+    GatedDevice,
+    GateParams,
+    buttiker_transmission,
+    finger_array_edges,
+    gate_params,
+    saddle_potential,
+    smooth_disorder,
+    split_gate_edges,
+)
 from .models.selfconsistent import SelfConsistentSolution, self_consistent_iv, solve_self_consistent  # noqa: E402
+from .models.stack_fem import StackFemModel, current_density_curve_fem  # noqa: E402
 from .observables import current, current_density_curve, default_biases, iv_curve, model_iv_curve  # noqa: E402
 from .physics.constants import CURRENT_UA_PER_EV, DEFAULT_M_EFF, HBAR2_OVER_2M0_EV_NM2, kinetic_prefactor  # noqa: E402
 from .physics.density import electron_density  # noqa: E402
 from .physics.energy_grid import EnergyGridConfig  # noqa: E402
+from .physics.fem import FemMesh, FemSolution, fem_mesh, solve_fem, transmission_fem  # noqa: E402
 from .physics.layers import Layer, Stack, profiles  # noqa: E402
 from .physics.materials import ALGAAS, LinearAlloy  # noqa: E402
 from .physics.poisson import solve_poisson  # noqa: E402
 from .physics.qtbm import QTBMSolution, lead_phase, solve_qtbm, transmission  # noqa: E402
 from .physics.statistics import fermi_dirac_half, fermi_level_from_doping  # noqa: E402
 from .physics.thermal import current_density, landauer_current  # noqa: E402
+from .physics.transport2d import (  # noqa: E402
+    TransmissionMatrix2D,
+    conductance_2d,
+    lead_modes_2d,
+    transmission_2d,
+    transmission_matrix_2d,
+)
 
 _compat.install()
 
@@ -69,56 +90,76 @@ __version__ = "0.3.0"
 
 __all__ = [
     "ALGAAS",
+    "as_params",
     "BarrierParams",
     "BoxModel",
-    "CURRENT_UA_PER_EV",
-    "DEFAULT_M_EFF",
-    "DesignConfig",
-    "DesignResult",
-    "DesignSpec",
-    "DeviceConfig",
-    "EnergyGridConfig",
-    "FitConfig",
-    "FitResult",
-    "FreeformModel",
-    "FreeformParams",
-    "HBAR2_OVER_2M0_EV_NM2",
-    "Layer",
-    "LinearAlloy",
-    "OptimizeResult",
-    "QTBMSolution",
-    "SelfConsistentSolution",
-    "SolverInput",
-    "Stack",
-    "StackModel",
-    "StackParams",
-    "as_params",
+    "buttiker_transmission",
+    "conductance_2d",
     "contact_fermi_level",
     "current",
     "current_density",
     "current_density_curve",
+    "current_density_curve_fem",
+    "CURRENT_UA_PER_EV",
     "default_biases",
+    "DEFAULT_M_EFF",
     "default_params",
     "design",
     "design_model",
+    "DesignConfig",
+    "DesignResult",
+    "DesignSpec",
+    "DeviceConfig",
     "electron_density",
+    "EnergyGridConfig",
+    "fem_mesh",
+    "FemMesh",
+    "FemSolution",
     "fermi_dirac_half",
     "fermi_level_from_doping",
+    "finger_array_edges",
     "fit",
+    "FitConfig",
+    "FitResult",
+    "FreeformModel",
+    "FreeformParams",
+    "gate_params",
+    "GatedDevice",
+    "GateParams",
+    "HBAR2_OVER_2M0_EV_NM2",
     "iv_curve",
     "iv_loss",
     "kinetic_prefactor",
     "landauer_current",
+    "Layer",
+    "lead_modes_2d",
     "lead_phase",
+    "LinearAlloy",
     "load_spec",
     "model_iv_curve",
     "optimize",
+    "OptimizeResult",
     "potential",
     "profiles",
+    "QTBMSolution",
+    "saddle_potential",
     "self_consistent_iv",
+    "SelfConsistentSolution",
+    "smooth_disorder",
+    "solve_fem",
     "solve_poisson",
     "solve_qtbm",
     "solve_self_consistent",
+    "SolverInput",
     "spec_loss",
+    "split_gate_edges",
+    "Stack",
+    "StackFemModel",
+    "StackModel",
+    "StackParams",
     "transmission",
+    "transmission_2d",
+    "transmission_fem",
+    "transmission_matrix_2d",
+    "TransmissionMatrix2D",
 ]

@@ -10,6 +10,8 @@ and returns ``{results_key: metrics}`` for ``results.json`` (a metrics dict may 
     freeform       fig6–fig7  free-form potentials: PINN head-to-head, two-peak I–V, spec design (§12)
     heterostructure  fig8     AlGaAs/GaAs RTD at 0/77/300 K and a design in layer variables
     selfconsistent fig9       the Fig. 8 RTD self-consistently: band, density, J(V) up/down, bistability, design
+    qpc            fig10      2-D gate-defined QPCs: Büttiker saddle, split gate 0–4 K / 1 T, gate-array design vs CMA-ES
+    fem            fig11      finite elements: convergence against FD on sech², the Fig. 8 RTD with abrupt interfaces
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ MODULES = {
     "freeform": ("fig6", "fig7"),
     "heterostructure": ("fig8",),
     "selfconsistent": ("fig9",),
+    "qpc": ("fig10",),
+    "fem": ("fig11",),
 }
 FIGURES = tuple(sorted({f for figs in MODULES.values() for f in figs}, key=lambda f: int(f[3:])))
 

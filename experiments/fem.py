@@ -30,7 +30,7 @@ from diffsim_jax.models.stack import StackModel, StackParams, contact_fermi_leve
 from diffsim_jax.models.stack_fem import StackFemModel, current_density_curve_fem
 from diffsim_jax.observables import current_density_curve
 from diffsim_jax.physics import fem
-from diffsim_jax.physics.constants import kinetic_prefactor
+from diffsim_jax.physics.analytic import poschl_teller_transmission
 from diffsim_jax.physics.layers import Layer, Stack
 from diffsim_jax.physics.qtbm import transmission_many
 
@@ -55,9 +55,8 @@ def barrier(x):
 
 
 def exact_T(e):
-    c = kinetic_prefactor(M_EFF)
-    s = np.sinh(np.pi * np.sqrt(e / c) / ALPHA) ** 2
-    return s / (s + np.cosh(0.5 * np.pi * np.sqrt(4 * U0 / (c * ALPHA**2) - 1)) ** 2)
+    """Closed-form T of the Pöschl–Teller barrier (physics.md §3.4)."""
+    return poschl_teller_transmission(e, U0, ALPHA, M_EFF)
 
 
 def rtd_stack():

@@ -204,7 +204,7 @@ def grid_comment(est, length_nm: float, refine: bool) -> str:
 
 
 def cmd_simulate_stack(args, argv: list[str]) -> int:
-    from .common import PROG, bias_list, check_outputs, check_stack_work, progress_option  # noqa: PLC0415
+    from .common import PROG, bias_list, check_outputs, check_stack_work  # noqa: PLC0415
     from ..validation import InfeasibleError  # noqa: PLC0415
     from ..design.metrics import ndr_figures  # noqa: PLC0415
     import dataclasses  # noqa: PLC0415

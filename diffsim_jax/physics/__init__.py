@@ -1,4 +1,4 @@
-"""Physics: arrays in, arrays out (physics.md §1–§11).
+"""Physics: arrays in, arrays out (physics.md §1–§14).
 
 * :mod:`.constants` — every physical constant, once;
 * :mod:`.materials` — the Al_xGa_{1−x}As table;  :mod:`.layers` — layer stacks and their
@@ -9,5 +9,6 @@
 * :mod:`.energy_grid` — the resonance-adapted grid of the finite-T currents;
   :mod:`.thermal` — Landauer and Tsu–Esaki currents;
 * :mod:`.density` — the electron density of scattering states (its own contour + panel
-  grid, see its docstring);  :mod:`.poisson` — the 1-D Poisson equation.
+  grid, see its docstring);  :mod:`.poisson` — the 1-D Poisson equation;
+* :mod:`.fem` — the finite-element QTBM (§14);  :mod:`.transport2d` — 2-D lattice transport (§13).
 """

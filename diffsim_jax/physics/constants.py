@@ -42,3 +42,6 @@ TSU_ESAKI_A_PER_CM2_EV2 = RICHARDSON_A_PER_CM2_K2 / K_B_EV_PER_K**2
 #: 1 nm⁻³ in cm⁻³, and its inverse.
 CM3_PER_NM3 = 1e21
 NM3_PER_CM3 = 1e-21
+
+#: The flux quantum h/e in T·nm² (physics.md §13: Peierls phases of the 2-D lattice).
+FLUX_QUANTUM_T_NM2 = 4135.667696

@@ -42,11 +42,8 @@ from jax import lax
 from jax.sharding import Mesh, PartitionSpec
 
 from .. import validation as val
-from .constants import CURRENT_UA_PER_EV, DEFAULT_M_EFF, K_B_EV_PER_K, kinetic_prefactor
+from .constants import CURRENT_UA_PER_EV, DEFAULT_M_EFF, FLUX_QUANTUM_T_NM2, K_B_EV_PER_K, kinetic_prefactor
 
-#: Magnetic flux quantum h/e in T·nm² (physics.md eq. 13.2). Only used here; the lead
-#: may move it to constants.py.
-FLUX_QUANTUM_T_NM2 = 4135.667696
 
 #: Memory the backward pass may spend on the per-column blocks of one chunk of energies
 #: (bytes); the chunk holds as many energies as fit (at least one).

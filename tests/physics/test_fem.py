@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from diffsim_jax.physics import fem
+from diffsim_jax.physics.analytic import poschl_teller_transmission
 from diffsim_jax.physics.constants import HBAR2_OVER_2M0_EV_NM2 as C0
 from diffsim_jax.physics.qtbm import corner_green, transmission
 
@@ -22,10 +23,7 @@ def sech2(x, u0=U0, alpha=ALPHA):
 
 
 def poschl_teller_T(energy, u0=U0, alpha=ALPHA):
-    """Exact T of U0/cosh²(αx) (Landau & Lifshitz §25, problem 4), U0 > Cα²/4."""
-    c = C0 / M_GAAS
-    s = np.sinh(np.pi * np.sqrt(energy / c) / alpha) ** 2
-    return s / (s + np.cosh(0.5 * np.pi * np.sqrt(4 * u0 / (c * alpha**2) - 1)) ** 2)
+    return poschl_teller_transmission(energy, u0, alpha, M_GAAS)
 
 
 def layered_T(energies, interfaces, u, m):

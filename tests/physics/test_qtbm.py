@@ -3,11 +3,11 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import diffsim_jax as ds
+from diffsim_jax.physics.analytic import poschl_teller_transmission
 from diffsim_jax.physics.qtbm import _thomas, green_last_first
 
 C = ds.kinetic_prefactor(0.067)
@@ -44,10 +44,7 @@ def dense_qtbm(u, energy, length):
 
 
 def poschl_teller_T(energy, u0, alpha):
-    """Exact T for U(x) = U0/cosh²(αx) (Landau & Lifshitz, QM §25, problem 4), U0 > Cα²/4."""
-    k = np.sqrt(energy / C)
-    s = np.sinh(np.pi * k / alpha) ** 2
-    return s / (s + np.cosh(0.5 * np.pi * np.sqrt(4 * u0 / (C * alpha**2) - 1)) ** 2)
+    return poschl_teller_transmission(energy, u0, alpha, 0.067)
 
 
 # --------------------------------------------------------------------------------------
