@@ -210,9 +210,14 @@ def _lead_self_energies(lat: Lattice2D, energies):
     h_right = _column_hamiltonian(lat.onsite[-1], lat.hopping)
     # right lead: previous column couples through V, next through V†; the left lead is the
     # mirror image (previous = V†, next = V, "next" pointing away from the device)
-    right = jax.vmap(lambda e: outgoing_bloch_matrix(h_right, v, jnp.conj(v), e))(energies)
-    left = jax.vmap(lambda e: outgoing_bloch_matrix(h_left, jnp.conj(v), v, e))(energies)
-    return left.self_energy, right.self_energy, left.n_open, right.n_open
+    # Both leads in one batch (leads × energies): one LAPACK call per decomposition. Two
+    # independent batches would let XLA's CPU runtime run their LAPACK custom calls
+    # concurrently, which deadlocked (jaxlib 0.10.2, every thread idle) for ≳ 56 energies.
+    h = jnp.stack([h_left, h_right])
+    prev = jnp.stack([jnp.conj(v), v])
+    nxt = jnp.stack([v, jnp.conj(v)])
+    modes = jax.vmap(lambda hh, pp, nn: jax.vmap(lambda e: outgoing_bloch_matrix(hh, pp, nn, e))(energies))(h, prev, nxt)
+    return modes.self_energy[0], modes.self_energy[1], modes.n_open[0], modes.n_open[1]
 
 
 # --------------------------------------------------------------------------------------
@@ -372,8 +377,8 @@ def transmission_matrix_local(lat: Lattice2D, energies, chunk_bytes: int = BACKW
     g_n0, _ = _rgf_recomputing(lat.onsite, lat.hopping, v, energies, sigma_l, sigma_r, chunk_bytes)
     mir = _mirrored(lat)
     _, g_00 = _rgf_recomputing(mir.onsite, mir.hopping, jnp.conj(v), energies, sigma_r, sigma_l, chunk_bytes)
-    w_l, q_l = jnp.linalg.eigh(_gamma(sigma_l))
-    w_r, q_r = jnp.linalg.eigh(_gamma(sigma_r))
+    w, q = jnp.linalg.eigh(_gamma(jnp.stack([sigma_l, sigma_r])))  # one LAPACK call (see _lead_self_energies)
+    (w_l, w_r), (q_l, q_r) = w, q
     # amplitudes in the eigenbases of Γ: t = diag(√γ_R) Q_Rᴴ G Q_L diag(√γ_L)
     sq_l = jnp.sqrt(jnp.clip(w_l, 0.0))
     sq_r = jnp.sqrt(jnp.clip(w_r, 0.0))
