@@ -109,7 +109,7 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     for name in experiments.modules_for(args.only):
-        produced = experiments.load(name).run(args.profile, out, retrain=args.retrain)
+        produced = experiments.run(name, args.profile, out, retrain=args.retrain)
         for key, metrics in produced.items():
             results[key] = {**metrics, "profile": args.profile}
 

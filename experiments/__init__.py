@@ -19,6 +19,9 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 #: module name -> figures it draws, in the order reproduce.py runs them.
@@ -50,3 +53,37 @@ def write_json(path: Path, data) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
     os.replace(tmp, path)
+
+
+#: Runs one experiment module in this interpreter and writes its results as JSON (see run()).
+_CHILD = (
+    "import json, sys; from pathlib import Path; import experiments\n"
+    "name, profile, out, dest = sys.argv[1:5]\n"
+    "Path(dest).write_text(json.dumps(experiments.load(name).run(profile, Path(out)), default=float))\n"
+)
+
+
+def _one_cpu() -> None:
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def run(name: str, profile: str, out: Path, **options) -> dict:
+    """``load(name).run(profile, out, **options)``; a module with ``ONE_CPU = True`` runs in a
+    child process pinned to one CPU.
+
+    Why: with two or more threads in XLA's CPU runtime (jaxlib 0.10.2) some 2-D transport
+    programs deadlock with every thread idle (experiments/qpc.py documents the reproducer);
+    XLA sizes its thread pool from the CPU affinity when the process starts, so the child
+    runs them on one thread. Such a module takes no extra options.
+    """
+    module = load(name)
+    if not getattr(module, "ONE_CPU", False):
+        return module.run(profile, out, **options)
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = Path(tmp) / "results.json"
+        subprocess.run([sys.executable, "-c", _CHILD, name, profile, str(Path(out).resolve()), str(dest)],
+                       check=True, cwd=root, env=env, preexec_fn=_one_cpu)
+        return json.loads(dest.read_text())
+

@@ -47,6 +47,13 @@ from . import write_json
 
 FIGURES = ("fig10",)
 
+#: Run in a child process pinned to one CPU (experiments.run): with two or more threads,
+#: XLA's CPU runtime (jaxlib 0.10.2) deadlocked in this experiment's design and CMA-ES steps
+#: with every thread idle (gdb: all workers in WaitForWork, the main thread waiting on the
+#: result); reproduced in 2 of 5 runs of the two leads' mode decompositions at 64 energies
+#: on the 48 × 20 lattice when they ran as separate batches, never in 6 runs on one CPU.
+ONE_CPU = True
+
 # --- (1) the saddle point (physics.md eqs. 13.25–13.26)
 #: ħω_x, ħω_y (eV); x_p (nm) of the parabola's flat continuation; strip width (nm).
 SADDLE = dict(hw_x_eV=1e-3, hw_y_eV=3e-3, flat_nm=100.0, width_nm=160.0)

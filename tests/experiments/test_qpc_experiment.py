@@ -9,13 +9,14 @@ import pytest
 
 import diffsim_jax  # noqa: F401  (float64)
 from diffsim_jax.physics.transport2d import transmission_2d
+import experiments
 from experiments import qpc
 
 
 @pytest.fixture(scope="module")
 def fig10(tmp_path_factory):
     out = tmp_path_factory.mktemp("fig10")
-    metrics = qpc.run("quick", out)["fig10"]
+    metrics = experiments.run("qpc", "quick", out)["fig10"]  # pinned to one CPU (qpc.ONE_CPU)
     return out, metrics
 
 

@@ -5,6 +5,7 @@ hide a subpackage missing from the package list."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_installs_every_module_and_the_command(tmp_path):
-    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    wheels, site, src = tmp_path / "wheels", tmp_path / "site", tmp_path / "src"
+    # build from a copy: setuptools' build/ folder in the checkout could carry stale modules
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "figures", "_build",
+                                                             "__pycache__", "jupyter_execute", "generated"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
-                    str(ROOT)], check=True, cwd=tmp_path, capture_output=True)
+                    str(src)], check=True, cwd=tmp_path, capture_output=True)
     (wheel,) = wheels.glob("*.whl")
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
                    check=True, cwd=tmp_path, capture_output=True)
