@@ -148,10 +148,24 @@ def dig(tree, path: str):
         ("fig9/bistable_rtd/bistable_biases_V/0", ".3f", 1),
         ("fig9/quasi_bound/J_ratio_collector_over_emitter", ".2f", 1),
         ("fig9/design_rms_percent_of_peak", ".2f", 1),
+        ("fig10/saddle_max_error", ".3f", 1),
+        ("fig10/saddle_convergence/0/max_error", ".2f", 1),
+        ("fig10/split_gate_max_conductance_G0", ".2f", 1),
+        ("fig10/plateau_rms_before", ".3f", 1),
+        ("fig10/loss_before", ".3f", 1),
+        ("fig10/value_and_gradient_cost_in_values", ".2f", 1),
+        ("fig11/orders/fd", ".2f", 1),
+        ("fig11/orders/p1", ".2f", 1),
+        ("fig11/orders/p2", ".2f", 1),
+        ("fig11/orders/p3", ".2f", 1),
+        ("fig11/orders/p4", ".2f", 1),
+        ("fig11/fem/unknowns", "d", 1),
+        ("fig11/fd/points", "d", 1),
+        ("fig11/unknowns_ratio", ".0f", 1),
     ],
 )
 def test_documents_quote_the_extension_results(path, fmt, scale):
-    """Figs. 1–3 and 6–9: every number the documents quote is the one in figures/results.json."""
+    """Figs. 1–3 and 6–11: every number the documents quote is the one in figures/results.json."""
     value = dig(RESULTS, path) * scale
     assert quoted(DOCS_TEXT, value, fmt), f"docs do not quote {path} = {sci(value) if fmt == 'sci' else format(value, fmt)}"
 
@@ -164,6 +178,12 @@ MACHINE_DEPENDENT = [
     ("fig6/diffsim_rmse_fine_grid", 0.10),
     ("fig7/freeform_rms_percent_of_peak_fine_grid", 0.10),
     ("fig9/bistable_rtd/bistable_biases_V/-1", 0.05),
+    # Fig. 10's designs (a non-convex loss, two optimisers): not yet measured across
+    # machines, checked to 25 % (docs/results.md, "Reproducibility").
+    ("fig10/plateau_rms_after", 0.25),
+    ("fig10/loss_after", 0.25),
+    ("fig10/loss_cmaes_best", 0.25),
+    ("fig10/plateau_rms_after_cmaes", 0.25),
 ]
 
 NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?:·10([⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)|e(-?\d+))?")
