@@ -13,9 +13,12 @@ import pytest
 def _release_compiled_code():
     """Drop JAX's compiled executables after each test module.
 
-    One pytest process runs ~600 tests that compile thousands of XLA programs; kept alive,
-    they grew the process past 10 GB and XLA's compiler crashed late in the run (a
-    segmentation fault in ``backend_compile_and_load``). Recompiling per module costs little.
+    One pytest process runs ~600 tests that compile thousands of XLA programs. Kept alive,
+    their JIT-code memory mappings grew by ~3 000 a minute towards the kernel's
+    ``vm.max_map_count`` (65 530); late in the run a compile failed and the process crashed
+    while unwinding its C++ exception (a segmentation fault under
+    ``backend_compile_and_load``). With this, the count falls back to ~3 000 after each
+    module; recompiling per module costs little.
     """
     yield
     jax = sys.modules.get("jax")
