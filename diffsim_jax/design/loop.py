@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import optax.tree_utils as otu
 from tqdm.auto import tqdm
 
 from ..validation import TRIAL_STEP_FAILURES
@@ -100,6 +101,10 @@ class OptimizeResult:
       skipped: (len(loss_history),) True where the loss, gradient or update was not finite
         and the step was undone.
       stage_starts: stage name -> index of its first entry in ``loss_history``.
+      step_seconds: (len(loss_history),) wall time from the start (compilation included) at
+        which each step was done.
+      evaluations: (len(loss_history),) value-and-gradient evaluations each step made (1 for
+        a first-order step; for L-BFGS, those of its line search, plus the start's own).
       monitor: {"step", "seconds", and each key the monitor returns} as arrays; "seconds"
         counts from the start, compilation included.
       stopped: why the loop gave up before its last step ("" when it ran every step or
@@ -117,6 +122,8 @@ class OptimizeResult:
     monitor: dict = dataclasses.field(default_factory=dict)
     stopped: str = ""
     failure: str = ""
+    step_seconds: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0))
+    evaluations: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, int))
 
     @property
     def converged(self) -> bool:
@@ -153,7 +160,8 @@ def _shorten(good, full, factor):
 
 
 def _step_function(stage: Stage, loss_z: Callable, jit: bool):
-    """(z, state) -> (z_new, state_new, loss(z), all finite) for one step of ``stage``."""
+    """(z, state) -> (z_new, state_new, loss(z), all finite, value-and-gradient evaluations made)
+    for one step of ``stage``."""
     opt = stage.optimizer
     if stage.line_search:
         value_and_grad = optax.value_and_grad_from_state(loss_z)
@@ -161,13 +169,14 @@ def _step_function(stage: Stage, loss_z: Callable, jit: bool):
         def step(z, state):
             value, grad = value_and_grad(z, state=state)
             updates, state = opt.update(grad, state, z, value=value, grad=grad, value_fn=loss_z)
-            return optax.apply_updates(z, updates), state, value, _all_finite(value, grad, updates)
+            evaluations = otu.tree_get(state, "num_linesearch_steps", 1)
+            return optax.apply_updates(z, updates), state, value, _all_finite(value, grad, updates), evaluations
     else:
 
         def step(z, state):
             value, grad = jax.value_and_grad(loss_z)(z)
             updates, state = opt.update(grad, state, z)
-            return optax.apply_updates(z, updates), state, value, _all_finite(value, grad, updates)
+            return optax.apply_updates(z, updates), state, value, _all_finite(value, grad, updates), 1
 
     return jax.jit(step) if jit else step
 
@@ -235,6 +244,8 @@ def optimize(
     z = strongly_typed(normalization.zeros())
     history: list[float] = []
     skipped: list[bool] = []
+    step_seconds: list[float] = []
+    evaluations: list[int] = []
     mon: dict[str, list] = {"step": [], "seconds": []}
     best = {"loss": np.inf, "z": z, "it": 0}
     stage_starts: dict[str, int] = {}
@@ -247,11 +258,13 @@ def optimize(
         for k, v in values.items():
             mon.setdefault(k, []).append(float(v))
 
-    def record(value, z_now, ok) -> bool:
+    def record(value, z_now, ok, n_eval) -> bool:
         """Book-keep one step; True when the target loss is reached."""
         it = len(history)
         history.append(value)
         skipped.append(not ok)
+        step_seconds.append(time.perf_counter() - t0)
+        evaluations.append(n_eval)
         if np.isfinite(value) and value < best["loss"]:
             best.update(loss=value, z=z_now, it=it)
         if monitor is not None and monitor_every and it % monitor_every == 0:
@@ -270,17 +283,21 @@ def optimize(
             step = _step_function(stage, loss_z, jit)
             state = strongly_typed(stage.optimizer.init(z))
             failures = restarts = 0
+            fresh = True
             for it in range(stage.steps):
                 try:
-                    z_new, state_new, value, ok = step(z, state)
+                    z_new, state_new, value, ok, n_eval = step(z, state)
                     value, ok = float(value), bool(ok)
+                    # a fresh L-BFGS state evaluates its start itself (later ones come from the line search)
+                    n_eval = int(n_eval) + (1 if stage.line_search and fresh else 0)
+                    fresh = False
                 except TRIAL_STEP_FAILURES as err:  # an infeasible or unsolvable trial design
                     if not history:
                         raise  # the start itself: bad input, in the model's own words
-                    z_new, state_new, value, ok, failure = z, state, math.nan, False, str(err)
+                    z_new, state_new, value, ok, failure, n_eval = z, state, math.nan, False, str(err), 1
                 if not ok and not history:
                     raise ValueError(f"the loss or its gradient is not finite at the initial design (loss {value})")
-                done = record(value, z, ok)
+                done = record(value, z, ok, n_eval)
                 if ok:
                     z_good, z_full = z, z_new
                     z, state, failures = z_new, state_new, 0
@@ -290,6 +307,7 @@ def optimize(
                         stopped = f"L-BFGS gave up after {MAX_LBFGS_RESTARTS} restarts from failed steps"
                         break
                     z, state = best["z"], strongly_typed(stage.optimizer.init(best["z"]))
+                    fresh = True
                 else:  # retry the last good step at half the length (the state stays that of the good step)
                     failures += 1
                     z = _shorten(z_good, z_full, 0.5**failures)
@@ -312,7 +330,7 @@ def optimize(
     params = jax.tree_util.tree_map(np.asarray, normalization.to_physical(best["z"]))
     return OptimizeResult(params, np.asarray(history), best_it, time.perf_counter() - t0, np.asarray(skipped, bool),
                           float(best["loss"]), stage_starts, {k: np.asarray(v) for k, v in mon.items()},
-                          stopped, failure)
+                          stopped, failure, np.asarray(step_seconds), np.asarray(evaluations, int))
 
 
 def design_model(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -76,3 +77,23 @@ def test_target_loss_stops_early_and_evaluate_final_returns_the_last_iterate():
 def test_infinite_first_step_is_refused():
     with pytest.raises(ValueError, match="not finite at the initial design"):
         optimize(lambda p: jnp.sum(p) / 0.0, Identity([1.0]), optax.sgd(0.1), 3, progress=False)
+
+
+def test_step_times_and_evaluation_counts_are_those_the_loop_made():
+    """``evaluations`` counts every value-and-gradient evaluation (counted here by a callback
+    the compiled loss makes each time it runs, line-search loops included) and
+    ``step_seconds`` is the wall time at each step."""
+    calls = []
+    scale = jnp.asarray([1.0, 10.0, 100.0])
+
+    def loss(p):
+        jax.debug.callback(lambda: calls.append(1))
+        return jnp.sum(scale * (p - 1.0) ** 2) + jnp.sum((p - 1.0) ** 4)
+
+    for stages in ([adabelief(12, 0.1)], [adabelief(5, 0.1), lbfgs(15)]):
+        calls.clear()
+        res = optimize(loss, Identity([3.0, -2.0, 0.5]), stages)
+        assert res.evaluations.shape == res.loss_history.shape == res.step_seconds.shape
+        assert int(res.evaluations.sum()) == len(calls)
+        assert np.all(np.diff(res.step_seconds) >= 0) and res.step_seconds[-1] <= res.seconds
+    assert res.evaluations[res.stage_starts["lbfgs"]:].sum() > 15  # the line search's evaluations are counted

@@ -54,6 +54,9 @@ def test_design_restores_plateaus_and_lowers_the_loss(fig10):
     history = np.asarray(d["gradient_loss_history"])
     assert history.min() == pytest.approx(m["loss_after"])
     assert np.all(np.diff(d["gradient_times_s"]) >= 0)
+    assert len(d["gradient_evaluations"]) == len(history) and min(d["gradient_evaluations"]) >= 1
+    assert m["gradient_evaluations"] == sum(d["gradient_evaluations"])
+    assert m["plateau_rms_after_adabelief"] < m["plateau_rms_before"]
     assert np.all(np.diff(d["cmaes_best_history"]) <= 0)
     assert m["value_and_gradient_cost_in_values"] > 0.5
     assert m["cmaes_popsize"] == 4 + int(3 * np.log(2 * qpc.PROFILE_SETTINGS["quick"]["n_fingers"]))

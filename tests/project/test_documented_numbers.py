@@ -153,7 +153,6 @@ def dig(tree, path: str):
         ("fig10/split_gate_max_conductance_G0", ".2f", 1),
         ("fig10/plateau_rms_before", ".3f", 1),
         ("fig10/loss_before", ".3f", 1),
-        ("fig10/value_and_gradient_cost_in_values", ".2f", 1),
         ("fig11/orders/fd", ".2f", 1),
         ("fig11/orders/p1", ".2f", 1),
         ("fig11/orders/p2", ".2f", 1),
@@ -184,6 +183,11 @@ MACHINE_DEPENDENT = [
     ("fig10/loss_after", 0.25),
     ("fig10/loss_cmaes_best", 0.25),
     ("fig10/plateau_rms_after_cmaes", 0.25),
+    ("fig10/loss_after_adabelief", 0.25),
+    ("fig10/plateau_rms_after_adabelief", 0.25),
+    # wall-clock timings: quoted from one run, checked to 50 % (they move between runs)
+    ("fig10/value_and_gradient_cost_in_values", 0.5),
+    ("fig10/speedup_vs_cmaes", 0.5),
 ]
 
 NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?:·10([⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)|e(-?\d+))?")
@@ -205,11 +209,14 @@ def test_machine_dependent_results_are_quoted_within_their_tolerance(path, rel):
 
 
 def test_extension_results_met_their_acceptance():
-    """The committed Figs. 2 and 6–7 results satisfy the acceptance their experiments record."""
+    """The committed Figs. 2, 6–7, 9 and 10 results satisfy the acceptance their experiments record."""
     assert RESULTS["fig2"]["accepted"]
     for fig in ("fig6", "fig7"):
         assert all(RESULTS[fig]["acceptance"].values()), RESULTS[fig]["acceptance"]
     assert RESULTS["fig9"]["max_residual_eV"] < 1e-6
+    # Fig. 10: the gradient design reaches CMA-ES's best loss, so the speed-up is defined
+    assert RESULTS["fig10"]["loss_after"] <= RESULTS["fig10"]["loss_cmaes_best"]
+    assert RESULTS["fig10"]["speedup_vs_cmaes"] is not None
 
 
 @pytest.mark.parametrize("path", ["README.md", "docs/physics.md", "docs/cli.md", "docs/results.md", "docs/api.md",
