@@ -88,14 +88,23 @@ def reference_element(order: int) -> ReferenceElement:
     interior = np.polynomial.legendre.Legendre.basis(p).deriv().roots() if p >= 2 else np.zeros(0)
     nodes = np.concatenate([[-1.0], np.sort(np.real(interior)), [1.0]])
     xi, weights = np.polynomial.legendre.leggauss(p + 2)
-    basis = np.empty((xi.size, p + 1))
-    dbasis = np.empty((xi.size, p + 1))
-    for i in range(p + 1):
+    basis, dbasis = lagrange_basis(nodes, xi)
+    return ReferenceElement(nodes, weights, 0.5 * (xi + 1.0), basis, dbasis)
+
+
+def lagrange_basis(nodes, xi):
+    """(basis, dbasis) of shape (len(xi), len(nodes)): the Lagrange polynomials of ``nodes`` and their
+    derivatives at the reference points ``xi`` (NumPy). Also used to evaluate ψ inside elements
+    (:mod:`.fem_density`)."""
+    nodes, xi = np.asarray(nodes, float), np.asarray(xi, float)
+    basis = np.empty((xi.size, nodes.size))
+    dbasis = np.empty((xi.size, nodes.size))
+    for i in range(nodes.size):
         others = np.delete(nodes, i)
         poly = np.polynomial.Polynomial.fromroots(others) / np.prod(nodes[i] - others)
         basis[:, i] = poly(xi)
         dbasis[:, i] = poly.deriv()(xi)
-    return ReferenceElement(nodes, weights, 0.5 * (xi + 1.0), basis, dbasis)
+    return basis, dbasis
 
 
 # --------------------------------------------------------------------------------------
