@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import validation as val
-from ..numerics.quadrature import gauss_legendre_panels
+from ..numerics.quadrature import gauss_legendre, gauss_legendre_panels
 from . import fem
 from .constants import CM3_PER_NM3, DEFAULT_M_EFF, HBAR2_OVER_2M0_EV_NM2
 from .qtbm import solve_tridiagonal
@@ -235,11 +235,20 @@ class FemDensityConfig:
       nodes_per_panel: Gauss–Legendre nodes per panel.
       window_kT: the integral ends at E_top = max(μ_L, μ_R) + window_kT·k_BT (the supply
         there is e^{−window_kT} of its value at μ).
+      contour_height_kT, contour_panels, contour_nodes_per_panel, contour_mu_offsets,
+        floor_margin_eV: the equilibrium contour of :func:`density_contour_on_mesh` (height
+        below πk_BT; panels on the long side; breaks at μ + offset·k_BT; the floor this far
+        below min U), as in :class:`.density.DensityConfig`.
     """
 
     n_panels: int = 24
     nodes_per_panel: int = 8
     window_kT: float = 40.0
+    contour_height_kT: float = 2.0
+    contour_panels: int = 8
+    contour_nodes_per_panel: int = 8
+    contour_mu_offsets: tuple = (-6.0, -3.0, -1.5, 0.0, 1.5, 3.0, 6.0)
+    floor_margin_eV: float = 0.1
 
     def __post_init__(self):
         if not (isinstance(self.n_panels, int) and self.n_panels >= 1):
@@ -248,6 +257,8 @@ class FemDensityConfig:
             raise ValueError(f"nodes_per_panel must be an integer >= 2, got {self.nodes_per_panel!r}")
         if not self.window_kT > 0:
             raise ValueError(f"window_kT must be > 0, got {self.window_kT!r}")
+        if not 0.0 < self.contour_height_kT < math.pi:
+            raise ValueError(f"contour_height_kT must lie in (0, π) (branch points of the supply at iπk_BT), got {self.contour_height_kT!r}")
 
 
 def injection_grid(u_lead, e_top, config: FemDensityConfig):
@@ -258,12 +269,15 @@ def injection_grid(u_lead, e_top, config: FemDensityConfig):
 
 
 def density_on_mesh(nodes, u_q, c_q, leads, mu_left, mu_right, kT, order: int, config: FemDensityConfig = FemDensityConfig(),
-                    fractions=None):
+                    fractions=None, emitter_mask=None):
     """n (nm⁻³) at the element fractions ``fractions`` (default: the quadrature points), shape (n_el, P).
 
     Physics.md eq. 14.12 (eq. 11.2 with the continuum lead velocity): each contact s injects
     states with unit amplitude for E > U_s, weighted by D₂,s·S(E; μ_s)/(4πC₀k_s/m_s).
-    No validation; jit/vmap/grad-safe in every array argument.
+    ``emitter_mask`` (n_el, P), 1 on the emitter side of the first barrier: there the states
+    below the emitter band edge U_L (reached only from the collector) are filled with μ_L
+    (the ``notch_filling="emitter"`` model of physics.md §11.1, eq. 14.12'); None: pure
+    scattering states (``"collector"``). No validation; jit/vmap/grad-safe in every array argument.
     """
     p = int(order)
     frac = fem.reference_element(p).points if fractions is None else fractions
@@ -274,10 +288,121 @@ def density_on_mesh(nodes, u_q, c_q, leads, mu_left, mu_right, kT, order: int, c
         energies, w = injection_grid(u_s, e_top, config)
         nodal = element_states(nodes, u_q, c_q, leads, energies, p, side)
         psi, _ = evaluate(nodal, nodes, p, frac)
+        density = jnp.real(psi) ** 2 + jnp.imag(psi) ** 2
         flux = -jnp.imag(lead_self_energy(energies, u_s, m_s))  # C₀k_s/m_s, > 0 on the grid
         weight = w * transverse_dos_nm2(m_s, kT) * supply(energies, mu_s, kT) / (4.0 * math.pi * flux)
-        total = total + jnp.einsum("m,mep->ep", weight, jnp.real(psi) ** 2 + jnp.imag(psi) ** 2)
+        part = jnp.einsum("m,mep->ep", weight, density)
+        if side == "right" and emitter_mask is not None:
+            # states below the emitter band edge on the emitter side filled from the emitter (eq. 14.12')
+            from_emitter = w * transverse_dos_nm2(m_l, kT) * supply(energies, mu_left, kT) / (4.0 * math.pi * flux)
+            weight_e = jnp.where(energies < u_l, from_emitter, weight)
+            part = part + emitter_mask * (jnp.einsum("m,mep->ep", weight_e, density) - part)
+        total = total + part
     return total
+
+
+# --------------------------------------------------------------------------------------
+# Equilibrium part on a complex contour (physics.md eq. 14.13)
+# --------------------------------------------------------------------------------------
+def green_diagonal(nodes, u_q, c_q, leads, z, order: int, fractions):
+    """G(x, x; z) = ℓ(x)ᵀ A(z)⁻¹ ℓ(x) (1/(eV·nm)) at the element fractions, shape (M, n_el, P) (eq. 14.13).
+
+    A(z) = K − zM + Σ_L + Σ_R is the finite-element matrix (eqs. 14.1–14.3, retarded leads for
+    Im z > 0). The end-value block comes from two Thomas solves of the condensed system,
+    g⁰ = A♭⁻¹e₀ and gᴺ = A♭⁻¹e_N, as G_jk = gᴺ_j g⁰_k/g⁰_N (j ≤ k, the Wronskian form of §3.5);
+    the interior from the condensation: with R = −A_ii⁻¹A_ib (eq. 14.10),
+    G(x, x) = wᵀG_bb w + Σ_k (ℓ_Iᵀv_k)²/(μ_k − z), w = ℓ_b + Rᵀℓ_I.
+    """
+    p = int(order)
+    k_el, m_el = fem.element_matrices(nodes, u_q, c_q, p)
+    diag, off = fem.condensed(k_el, m_el, nodes, z)
+    u_l, u_r, m_l, m_r = leads
+    sigma_l, sigma_r = lead_self_energy(z, u_l, m_l), lead_self_energy(z, u_r, m_r)
+
+    def cols(d, o, sl, sr):
+        dc = d.astype(jnp.complex128).at[0].add(sl).at[-1].add(sr)
+        unit = jnp.zeros(d.shape, jnp.complex128)
+        solve = lambda rhs: solve_tridiagonal(dc, o.astype(jnp.complex128), rhs)  # noqa: E731
+        return solve(unit.at[0].set(1.0)), solve(unit.at[-1].set(1.0))
+
+    g0, gn = jax.vmap(cols, in_axes=(1, 1, 0, 0))(diag, off, sigma_l, sigma_r)  # (M, N)
+    inv = 1.0 / g0[:, -1:]
+    g_aa = gn[:, :-1] * g0[:, :-1] * inv
+    g_ab = gn[:, :-1] * g0[:, 1:] * inv
+    g_bb = gn[:, 1:] * g0[:, 1:] * inv
+    basis, _ = lagrange_basis(p, fractions)
+    la, lb = basis[:, 0], basis[:, p]
+    if p == 1:
+        wa, wb = jnp.asarray(la)[None, None, :], jnp.asarray(lb)[None, None, :]
+        extra = 0.0
+    else:
+        mu, v = fem.interior_modes(k_el, nodes, p)
+        idx = np.array([0, p])
+        pk = jnp.einsum("ebi,eik->ebk", k_el[:, idx][:, :, 1:p], v)
+        qk = jnp.einsum("ebi,eik->ebk", m_el[:, idx][:, :, 1:p], v)
+        zz = z[:, None, None]
+        denom = mu[None] - zz  # (M, n_el, p−1)
+        lv = jnp.einsum("pi,eik->epk", jnp.asarray(basis[:, 1:p]), v)  # (n_el, P, p−1): ℓ_Iᵀv_k
+        ca = (pk[None, :, 0] - zz * qk[None, :, 0]) / denom  # (M, n_el, p−1)
+        cb = (pk[None, :, 1] - zz * qk[None, :, 1]) / denom
+        wa = la[None, None, :] - jnp.einsum("epk,mek->mep", lv, ca)
+        wb = lb[None, None, :] - jnp.einsum("epk,mek->mep", lv, cb)
+        extra = jnp.einsum("epk,mek->mep", lv**2, 1.0 / denom)
+    return g_aa[..., None] * wa**2 + 2.0 * g_ab[..., None] * wa * wb + g_bb[..., None] * wb**2 + extra
+
+
+def contour_nodes(floor, top, mus, kT, config: "FemDensityConfig"):
+    """(z, dz): Gauss–Legendre nodes on the rectangle floor → floor + ih → top + ih → top, h = height·k_BT < πk_BT.
+
+    The long side has ``contour_panels`` equal panels plus breaks at μ + k_BT·offset (where the supply
+    function's branch points μ + iπk_BT come closest). The density module's contour (physics.md §11.1)."""
+    h = config.contour_height_kT * kT
+    xs, ws = gauss_legendre(8)
+    xh, wh = gauss_legendre(config.contour_nodes_per_panel)
+    uniform = floor + (top - floor) * jnp.linspace(0.0, 1.0, config.contour_panels + 1)
+    extra = jnp.concatenate([mu + jnp.asarray(config.contour_mu_offsets) * kT for mu in mus])
+    edges = jnp.sort(jnp.concatenate([uniform, jnp.clip(extra, floor, top)]))
+    mid, half = 0.5 * (edges[:-1] + edges[1:]), 0.5 * (edges[1:] - edges[:-1])
+    z = jnp.concatenate([floor + 0.5j * h * (xs + 1.0), (mid[:, None] + half[:, None] * xh).reshape(-1) + 1j * h,
+                         top + 0.5j * h * (1.0 - xs)])
+    w = jnp.concatenate([0.5j * h * ws, (half[:, None] * wh).reshape(-1).astype(jnp.complex128), -0.5j * h * ws])
+    return z, w
+
+
+def density_contour_on_mesh(nodes, u_q, c_q, leads, mu_left, mu_right, kT, order: int, emitter_mask,
+                            config: "FemDensityConfig" = None, fractions=None):
+    """n (nm⁻³) at the element fractions (default: quadrature points) with the equilibrium part on a contour (eq. 14.13).
+
+    Each point takes a reference contact r (μ_L where ``emitter_mask`` = 1, the emitter side of the
+    first barrier; μ_R elsewhere):
+
+        n(x) = (D₂,r/π) Im ∮ G(x, x; z) S(z; μ_r) dz
+               + Σ_{E ≥ U_L} w_E [|ψ_L|²/(4πC₀k_L/m_L) (if r = R) or −|ψ_R|²/(4πC₀k_R/m_R) (if r = L)]
+                 · (D₂,L S(E; μ_L) − D₂,R S(E; μ_R)),
+
+    i.e. eq. 14.12 for E ≥ U_L and, below U_L, every state — the emitter's quasi-bound notch states
+    too, whose resonances no real-axis grid resolves — filled with μ_r (``notch_filling="emitter"``
+    of physics.md §11.1). At V = 0 only the contour contributes. No validation; jit/grad-safe.
+    """
+    config = FemDensityConfig() if config is None else config
+    p = int(order)
+    frac = fem.reference_element(p).points if fractions is None else fractions
+    u_l, u_r, m_l, m_r = leads
+    e_top = jnp.maximum(mu_left, mu_right) + config.window_kT * kT
+    floor = jnp.minimum(jnp.min(jax.lax.stop_gradient(u_q)), jnp.minimum(u_l, u_r)) - config.floor_margin_eV
+    d2_l, d2_r = transverse_dos_nm2(m_l, kT), transverse_dos_nm2(m_r, kT)
+    z, dz = contour_nodes(floor, e_top, (mu_left, mu_right), kT, config)
+    g = green_diagonal(nodes, u_q, c_q, leads, z, p, frac)
+    eq_l = jnp.imag(jnp.einsum("m,mep->ep", dz * d2_l * supply(z, mu_left, kT), g)) / math.pi
+    eq_r = jnp.imag(jnp.einsum("m,mep->ep", dz * d2_r * supply(z, mu_right, kT), g)) / math.pi
+    energies, w = injection_grid(u_l, e_top, config)
+    window = w * (d2_l * supply(energies, mu_left, kT) - d2_r * supply(energies, mu_right, kT)) / (4.0 * math.pi)
+    neq = []
+    for side, u_s, m_s in (("left", u_l, m_l), ("right", u_r, m_r)):
+        psi, _ = evaluate(element_states(nodes, u_q, c_q, leads, energies, p, side), nodes, p, frac)
+        flux = -jnp.imag(lead_self_energy(energies, u_s, m_s))
+        neq.append(jnp.einsum("m,mep->ep", window / flux, jnp.real(psi) ** 2 + jnp.imag(psi) ** 2))
+    return emitter_mask * (eq_l - neq[1]) + (1.0 - emitter_mask) * (eq_r + neq[0])
 
 
 class FemDensity(NamedTuple):
@@ -351,7 +476,10 @@ __all__ = [
     "FemDensity",
     "FemDensityConfig",
     "FemStates",
+    "contour_nodes",
+    "density_contour_on_mesh",
     "density_on_mesh",
+    "green_diagonal",
     "electron_density_fem",
     "element_states",
     "evaluate",

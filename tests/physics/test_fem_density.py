@@ -199,3 +199,23 @@ def test_invalid_inputs_raise():
         fd.electron_density_fem(0.0, 0.04, 0.0, 10.0, temperature_K=0.0, n_elements=4)
     with pytest.raises(ValueError, match="order"):
         fd.electron_density_fem(0.0, 0.04, 0.0, 10.0, order=9, n_elements=4)
+
+
+def test_contour_density_equals_scattering_states_and_fills_from_the_reference_contact():
+    """Eq. 14.13 (equilibrium part on a contour of G(x,x;z)) = eq. 14.12 (real-axis states) at V = 0 and,
+    with the collector as reference everywhere, under bias (no bound states: same integral, deformed)."""
+    length, ef, kT = 60.0, 0.04, float(st.thermal_energy_eV(300.0))
+    for bias in (0.0, 0.1):
+        def u(x):
+            return 0.2 / jnp.cosh(0.5 * (x - 30.0)) ** 2 - bias * 0.5 * (1.0 + jnp.tanh((x - 30.0) / 2.0))
+
+        prob = fem.prepare(u, jnp.array([-0.2, 1.2]), length, M, 3, n_elements=80)
+        args = (prob.nodes, prob.u_q, prob.c_q, prob.leads, ef, ef - bias, kT, 3)
+        real_axis = fd.density_on_mesh(*args)
+        contour = fd.density_contour_on_mesh(*args, jnp.zeros(real_axis.shape))
+        tol = 1e-10 if bias == 0.0 else 2e-6  # under bias: the real-axis quadratures of the two forms differ
+        assert float(jnp.max(jnp.abs(contour - real_axis)) / jnp.max(real_axis)) < tol
+        # at V = 0 the reference contact does not matter
+        if bias == 0.0:
+            other = fd.density_contour_on_mesh(*args, jnp.ones(real_axis.shape))
+            assert float(jnp.max(jnp.abs(other - real_axis)) / jnp.max(real_axis)) < 1e-10

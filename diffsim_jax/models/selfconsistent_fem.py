@@ -1,0 +1,323 @@
+"""Self-consistent Schrödinger–Poisson on finite elements (physics.md §11, §14.11): the sibling of
+:mod:`.selfconsistent` with the Schrödinger solver, the density and the Poisson equation all on one
+finite-element mesh whose element ends include every interface of the stack (abrupt band offsets,
+masses, permittivities and dopings — no smoothing width).
+
+* Fields per layer k at the quadrature points: ΔE_c(x_k), m*(x_k), ε_r(x_k) (physics.md eq. 9.1)
+  and N_k; U = U_band + U_H with U_H at the GLL nodes (:mod:`.physics.fem_poisson`).
+* Contacts as in :mod:`.selfconsistent`: μ_L = U_band(0) + k_BT𝓕_{1/2}⁻¹(N_D,L/N_c),
+  μ_R = μ_L − V, U_H(0) = 0 and U(L) = μ_R − k_BT𝓕_{1/2}⁻¹(N_D,R/N_c) (both contacts neutral);
+  with ``fermi_level_eV`` given, μ_L = fermi_level_eV and U_H(L) = −V.
+* Density: physics.md eq. 14.13 (:func:`.physics.fem_density.density_contour_on_mesh`): the
+  equilibrium part on a complex contour from the finite-element Green's function, the
+  non-equilibrium part from the scattering states of eq. 14.12; by default the states below the
+  emitter band edge on the emitter side of the first barrier are filled with μ_L
+  (``notch_filling="emitter"``, as :mod:`.physics.density`; the pure scattering model depletes the
+  emitter under bias).
+* Fixed point (physics.md eq. 11.4) by the predictor–corrector of :mod:`.selfconsistent` in
+  Galerkin form (physics.md eq. 14.14): the nonlinear Poisson equation with the local response
+  ñ_q(U) = n^k_q𝓕(η_q − (U_q − U^k_q)/k_BT)/𝓕(η_q) at every quadrature point is solved by
+  Newton steps whose Jacobian K + (q²/ε₀)∫(−∂ñ/∂U)ℓ_iℓ_j is symmetric positive definite and
+  element-local (condensed and solved as the linear Poisson equation), accelerated by the
+  project's Anderson mixing (:mod:`.numerics.anderson`) on the global node values of U_H.
+  Convergence: max|F(U) − U| < ``tol_eV`` at the GLL nodes, F the plain map U_band + U_H[n[U]].
+
+Not yet: implicit-function gradients (physics.md eq. 11.5) and bias continuation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import validation as val
+from ..numerics.anderson import anderson_init, anderson_step
+from ..physics import fem
+from ..physics.constants import CM3_PER_NM3, HBAR2_OVER_2M0_EV_NM2
+from ..physics.fem_density import FemDensityConfig, density_contour_on_mesh
+from ..physics.fem_poisson import load_vectors, solve_dirichlet, stiffness_matrices
+from ..physics.layers import Stack, check_stack
+from ..physics.materials import ALGAAS
+from ..physics.poisson import NM3_PER_CM3, Q2_OVER_EPS0_EV_NM
+from ..physics.statistics import (
+    effective_density_of_states_cm3,
+    fermi_dirac_half_fast,
+    inverse_fermi_dirac_half,
+    inverse_fermi_dirac_half_fast,
+    thermal_energy_eV,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class FemSolverConfig:
+    """Static settings of the finite-element self-consistent solver (physics.md §14.11).
+
+    Attributes:
+      order: element degree p.
+      tol: target |ΔT| of the graded mesh (physics.md eq. 14.8) over the energies the density needs.
+      tol_eV: convergence when max|F(U) − U| < tol_eV (physics.md eq. 11.4).
+      max_iterations: outer iterations before giving up.
+      newton_steps: Newton steps of the predictor's nonlinear Poisson solve per iteration.
+      anderson_depth: Anderson history m (0: plain predictor).
+      density: :class:`.fem_density.FemDensityConfig`.
+      notch_filling: "emitter" (states below the emitter band edge on the emitter side of the first
+        barrier filled with μ_L, as the default of :mod:`.physics.density`) or "collector" (pure
+        scattering states).
+    """
+
+    order: int = 3
+    tol: float = 1e-6
+    tol_eV: float = 1e-6
+    max_iterations: int = 60
+    newton_steps: int = 8
+    anderson_depth: int = 4
+    density: FemDensityConfig = FemDensityConfig()
+    notch_filling: str = "emitter"
+
+    def __post_init__(self):
+        if self.notch_filling not in ("emitter", "collector"):
+            raise ValueError(f"notch_filling must be 'emitter' or 'collector', got {self.notch_filling!r}")
+        if self.order not in fem.SUPPORTED_ORDERS:
+            raise ValueError(f"order must be one of {fem.SUPPORTED_ORDERS}, got {self.order!r}")
+        for name in ("tol", "tol_eV"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not (isinstance(self.max_iterations, int) and self.max_iterations >= 1):
+            raise ValueError(f"max_iterations must be an integer >= 1, got {self.max_iterations!r}")
+
+
+class FemPoint(NamedTuple):
+    """Inputs of the fixed point at one bias on the mesh (a pytree of arrays)."""
+
+    nodes: jax.Array  # (n_el + 1,) element ends
+    band_q: jax.Array  # (n_el, q) U_band at the quadrature points
+    c_q: jax.Array  # (n_el, q) C₀/m
+    eps_q: jax.Array
+    doping_q: jax.Array  # nm⁻³
+    nc_q: jax.Array  # N_c (nm⁻³) of the local mass
+    mass_ends: jax.Array  # (2,) m(0), m(L)
+    band_ends: jax.Array  # (2,) U_band(0), U_band(L)
+    mu_left: jax.Array
+    mu_right: jax.Array
+    uh_left: jax.Array  # U_H(0)
+    uh_right: jax.Array  # U_H(L)
+    kT: jax.Array
+    emitter_mask: jax.Array  # (n_el, q) 1.0 left of the first barrier's centre (notch_filling="emitter"), else 0
+
+
+def layer_fields(stack: Stack, x, materials=ALGAAS):
+    """(U_band, m, ε_r, N_D in cm⁻³) of the layer containing each x (abrupt; x off the interfaces)."""
+    k = jnp.sum(x[..., None] > stack.interfaces_nm, axis=-1)
+    al = stack.al_fraction[k]
+    return materials.band_edge_eV(al), materials.mass(al), materials.eps_r(al), stack.doping_cm3[k]
+
+
+def stack_mesh(stack: Stack, bias_V: float, temperature_K: float, config: FemSolverConfig, fermi_level_eV=None,
+               materials=ALGAAS) -> fem.FemMesh:
+    """Graded mesh (physics.md eq. 14.8) for energies from min U_band − V to max μ + window·k_BT + V."""
+    kT = float(thermal_energy_eV(temperature_K))
+    mu = _mu_left(stack, kT, temperature_K, fermi_level_eV, materials)
+    band = materials.band_edge_eV(stack.al_fraction)
+    energies = np.array([float(np.min(band)) - abs(bias_V), float(mu) + config.density.window_kT * kT + abs(bias_V)])
+
+    def u(x):
+        return layer_fields(stack, x, materials)[0]
+
+    def m(x):
+        return layer_fields(stack, x, materials)[1]
+
+    return fem.graded_mesh(u, m, energies, float(stack.length_nm), np.asarray(stack.interfaces_nm), config.order, config.tol)
+
+
+def _mu_left(stack, kT, temperature_K, fermi_level_eV, materials):
+    if fermi_level_eV is not None:
+        return jnp.asarray(fermi_level_eV, jnp.float64)
+    eta = inverse_fermi_dirac_half(stack.doping_cm3[0] / effective_density_of_states_cm3(materials.mass(stack.al_fraction[0]), temperature_K))
+    return materials.band_edge_eV(stack.al_fraction[0]) + kT * eta
+
+
+def point_inputs_fem(stack: Stack, bias, temperature_K, mesh: fem.FemMesh, order: int, fermi_level_eV=None,
+                     materials=ALGAAS, notch_filling: str = "emitter") -> FemPoint:
+    """:class:`FemPoint` of ``stack`` at ``bias`` on ``mesh`` (element ends follow the interfaces, eq. 14.7)."""
+    kT = thermal_energy_eV(jnp.asarray(temperature_K, jnp.float64))
+    nodes = fem.mesh_nodes(mesh, stack.length_nm, stack.interfaces_nm)
+    xq = fem.quadrature_points(nodes, order)
+    band_q, m_q, eps_q, dop_q = layer_fields(stack, xq, materials)
+    al_l, al_r = stack.al_fraction[0], stack.al_fraction[-1]
+    band_ends = jnp.stack([materials.band_edge_eV(al_l), materials.band_edge_eV(al_r)])
+    mass_ends = jnp.stack([materials.mass(al_l), materials.mass(al_r)])
+    mu_left = _mu_left(stack, kT, temperature_K, fermi_level_eV, materials)
+    mu_right = mu_left - bias
+    if fermi_level_eV is None:
+        eta_r = inverse_fermi_dirac_half(stack.doping_cm3[-1] / effective_density_of_states_cm3(mass_ends[1], temperature_K))
+        uh_right = mu_right - kT * eta_r - band_ends[1]
+    else:
+        uh_right = -jnp.asarray(bias, jnp.float64)
+    nc_q = effective_density_of_states_cm3(m_q, temperature_K) * NM3_PER_CM3
+    mask = jnp.zeros(xq.shape)
+    if notch_filling == "emitter":
+        mask = (xq < jax.lax.stop_gradient(first_barrier_centre(stack))).astype(jnp.float64)
+    return FemPoint(nodes, band_q, HBAR2_OVER_2M0_EV_NM2 / m_q, eps_q, dop_q * NM3_PER_CM3, nc_q, mass_ends, band_ends,
+                    mu_left, mu_right, jnp.zeros(()), uh_right, kT, mask)
+
+
+def first_barrier_centre(stack: Stack, threshold=0.02):
+    """Centre (nm) of the first layer with Al fraction > threshold; 0 if there is none (the emitter side ends there)."""
+    is_barrier = stack.al_fraction > threshold
+    k = jnp.argmax(is_barrier)
+    starts = jnp.concatenate([jnp.zeros(1), jnp.cumsum(stack.thickness_nm)[:-1]])
+    return jnp.where(jnp.any(is_barrier), starts[k] + 0.5 * stack.thickness_nm[k], 0.0)
+
+
+def _scatter_index(n_el: int, p: int):
+    return np.arange(n_el)[:, None] * p + np.arange(p + 1)[None, :]
+
+
+def _assemble(values_el, n_el, p):
+    """Global vector from element vectors (sums shared ends)."""
+    return jnp.zeros(n_el * p + 1).at[_scatter_index(n_el, p)].add(values_el)
+
+
+def _density(uh_glob, pt: FemPoint, order: int, cfg: FemDensityConfig):
+    n_el = pt.nodes.shape[0] - 1
+    ref = fem.reference_element(order)
+    uh_q = uh_glob[_scatter_index(n_el, order)] @ jnp.asarray(ref.basis).T  # (n_el, q)
+    leads = (pt.band_ends[0] + pt.uh_left, pt.band_ends[1] + pt.uh_right, pt.mass_ends[0], pt.mass_ends[1])
+    return density_contour_on_mesh(pt.nodes, pt.band_q + uh_q, pt.c_q, leads, pt.mu_left, pt.mu_right, pt.kT, order,
+                                   pt.emitter_mask, cfg), uh_q
+
+
+def _global(nodal):
+    """Global node values from (n_el, p+1) nodal values."""
+    p = nodal.shape[1] - 1
+    return jnp.concatenate([nodal[:, :p].reshape(-1), nodal[-1:, p]])
+
+
+@partial(jax.jit, static_argnames=("order", "cfg", "newton_steps"))
+def fem_iteration(uh_glob, pt: FemPoint, order: int, cfg: FemDensityConfig, newton_steps: int):
+    """One density evaluation: (plain map F(U_H) (global), predictor PC(U_H) (global), n_q (nm⁻³)) (eq. 14.14)."""
+    n_el = pt.nodes.shape[0] - 1
+    ref = fem.reference_element(order)
+    basis = jnp.asarray(ref.basis)
+    n_q, uh_q = _density(uh_glob, pt, order, cfg)
+    k_el = stiffness_matrices(pt.nodes, pt.eps_q, order)
+    plain = solve_dirichlet(k_el, -load_vectors(pt.nodes, Q2_OVER_EPS0_EV_NM * (pt.doping_q - n_q), order), pt.uh_left, pt.uh_right)
+    # local response ñ(U) at the quadrature points (Trellakis predictor, physics.md §11.1)
+    n_safe = jnp.maximum(n_q, 1e-14 * pt.nc_q)
+    eta = inverse_fermi_dirac_half_fast(n_safe / pt.nc_q)
+    scale = n_safe / fermi_dirac_half_fast(eta)
+    h = pt.nodes[1:] - pt.nodes[:-1]
+    wbb = jnp.asarray(np.einsum("q,qi,qj->qij", ref.weights, ref.basis, ref.basis))
+    idx = _scatter_index(n_el, order)
+
+    def newton(_, u_glob):
+        u_el = u_glob[idx]
+        arg = eta - (u_el @ basis.T - uh_q) / pt.kT
+        n_tilde, der = jax.jvp(fermi_dirac_half_fast, (arg,), (jnp.ones_like(arg),))
+        n_tilde, slope = scale * n_tilde, scale * der / pt.kT  # slope = −dñ/dU ≥ 0
+        res_el = jnp.einsum("eij,ej->ei", k_el, u_el) + load_vectors(pt.nodes, Q2_OVER_EPS0_EV_NM * (pt.doping_q - n_tilde), order)
+        jac_el = k_el + jnp.einsum("eq,qij->eij", Q2_OVER_EPS0_EV_NM * slope, wbb) * (0.5 * h)[:, None, None]
+        step = solve_dirichlet(jac_el, -res_el, 0.0, 0.0)
+        return u_glob + _global(step)
+
+    pred = jax.lax.fori_loop(0, newton_steps, newton, _global(plain))
+    return _global(plain), pred, n_q
+
+
+class FemSelfConsistentSolution(NamedTuple):
+    """Self-consistent solution on finite elements (physics.md §14.11).
+
+    Attributes:
+      x_nm: (n_el, q) quadrature points; potential_eV, hartree_eV, density_cm3 there.
+      nodes_nm: (n_el·p + 1,) GLL node positions; hartree_nodes_eV: U_H there.
+      mu_left_eV, mu_right_eV: contact electrochemical potentials.
+      iterations, residual_eV, converged, residual_history: fixed-point record.
+      mesh: the :class:`.fem.FemMesh`; order: p.
+    """
+
+    x_nm: Any
+    potential_eV: Any
+    hartree_eV: Any
+    density_cm3: Any
+    nodes_nm: Any
+    hartree_nodes_eV: Any
+    mu_left_eV: float
+    mu_right_eV: float
+    iterations: int
+    residual_eV: float
+    converged: bool
+    residual_history: Any
+    mesh: fem.FemMesh
+    order: int
+
+
+def solve_self_consistent_fem(stack: Stack, bias, temperature_K: float = 300.0, *, config: FemSolverConfig = FemSolverConfig(),
+                              fermi_level_eV=None, mesh: fem.FemMesh | None = None, initial=None,
+                              materials=ALGAAS) -> FemSelfConsistentSolution:
+    """Self-consistent Hartree potential and density of ``stack`` at ``bias`` on finite elements (physics.md §14.11).
+
+    Args as :func:`.selfconsistent.solve_self_consistent` (``config`` a :class:`FemSolverConfig`);
+    ``mesh`` fixes the mesh topology (default :func:`stack_mesh`), ``initial`` a previous
+    :class:`FemSelfConsistentSolution` on the same mesh to start from (its U_H plus the change
+    of the right boundary value, spread linearly). Raises ``NotConvergedError`` when the
+    residual is not below ``config.tol_eV`` after ``config.max_iterations``.
+    """
+    check_stack(stack, materials)
+    val.check_nonnegative("bias", bias)
+    val.check_positive("temperature_K", temperature_K)
+    if fermi_level_eV is None and (float(stack.doping_cm3[0]) <= 0 or float(stack.doping_cm3[-1]) <= 0):
+        raise ValueError("doping_cm3 of the contact layers must be > 0 (or pass fermi_level_eV)")
+    p = config.order
+    if mesh is None:
+        mesh = stack_mesh(stack, float(bias), float(temperature_K), config, fermi_level_eV, materials)
+    pt = point_inputs_fem(stack, jnp.asarray(bias, jnp.float64), temperature_K, mesh, p, fermi_level_eV, materials,
+                          config.notch_filling)
+    nodes = pt.nodes
+    frac = 0.5 * (fem.reference_element(p).nodes + 1.0)
+    x_nodes = _global(nodes[:-1, None] * (1.0 - frac) + nodes[1:, None] * frac)
+    ramp = (x_nodes - x_nodes[0]) / (x_nodes[-1] - x_nodes[0])
+    if initial is not None:
+        u = jnp.asarray(initial.hartree_nodes_eV) + (pt.uh_right - initial.hartree_nodes_eV[-1]) * ramp
+    else:
+        u = pt.uh_left + (pt.uh_right - pt.uh_left) * ramp  # charge-neutral guess: the linear drop
+    m = config.anderson_depth
+    state = anderson_init(m, u.shape[0])
+    history = []
+    converged = False
+    for it in range(1, config.max_iterations + 1):
+        plain, pred, n_q = fem_iteration(u, pt, p, config.density, config.newton_steps)
+        res = float(jnp.max(jnp.abs(plain - u)))
+        history.append(res)
+        if not np.isfinite(res):
+            break
+        if res < config.tol_eV:
+            converged = True
+            break
+        state, u = anderson_step(state, u, pred - u, m)
+    if not converged:
+        raise val.NotConvergedError(
+            f"finite-element self-consistent solution did not converge at bias {float(bias):.4g} V: "
+            f"max|F(U) − U| = {history[-1]:.3g} eV after {len(history)} iterations (tolerance {config.tol_eV:g} eV)")
+    uh_q = u[_scatter_index(mesh.n_elements, p)] @ jnp.asarray(fem.reference_element(p).basis).T
+    return FemSelfConsistentSolution(
+        x_nm=fem.quadrature_points(nodes, p), potential_eV=pt.band_q + uh_q, hartree_eV=uh_q, density_cm3=n_q * CM3_PER_NM3,
+        nodes_nm=x_nodes, hartree_nodes_eV=u, mu_left_eV=float(pt.mu_left), mu_right_eV=float(pt.mu_right),
+        iterations=len(history), residual_eV=history[-1], converged=converged, residual_history=np.array(history),
+        mesh=mesh, order=p)
+
+
+__all__ = [
+    "FemPoint",
+    "FemSelfConsistentSolution",
+    "FemSolverConfig",
+    "fem_iteration",
+    "layer_fields",
+    "point_inputs_fem",
+    "solve_self_consistent_fem",
+    "stack_mesh",
+]
