@@ -12,12 +12,29 @@
     ``unknowns_ratio`` and ``speed_ratio`` (FD / FEM). The FD converged value is the
     Richardson extrapolation (a² law) of its two finest grids; N for 1e-4 comes from the
     measured a² constant and is timed at that N.
+(c) a design in layer thicknesses: both barriers (one recipe) and the well of the Fig. 8 RTD,
+    bounded to 2–6 nm and 3–8 nm (:class:`BarrierWellCoordinates`), from 3/5 nm to the 300 K J(V)
+    of a 3.5/4.5 nm target device computed on the converged abrupt model; the same loss
+    (:func:`~diffsim_jax.design.iv_loss`, physics.md eq. 6.2), start and optimiser (L-BFGS in
+    :func:`~diffsim_jax.design.optimize`) on (i) the abrupt finite-element model (p = 3; the
+    interfaces are element ends, so d L/d thickness is exact — checked against a central
+    difference at the start) and (ii) the smooth-interface finite-difference model with
+    δ = 0.15 nm (StackModel's default δ = a/2 on the Fig. 8 grid, N = 271) on a converged grid
+    (N = 2001: J within 1.4e-4 of max J of N = 4001 at this δ). Both designed stacks are then evaluated
+    on the converged abrupt model (the grown device has abrupt interfaces). Why they differ is
+    measured on the zero-bias resonance (energy E_r and full width Γ of 𝒯, abrupt and smoothed):
+    smoothing rounds the well's corners upwards (E_r rises) and the barriers' (Γ widens), so the
+    smoothed design widens the well and thickens the barriers to compensate, and on the abrupt
+    device it then resonates too low and too narrow.
 
-Not done here (stage 3 of the issue): the thickness design abrupt vs smoothed.
+StackModel's *default* δ = a/2 shrinks with the grid, so at a converged grid that model is the
+abrupt one (panel (b): ``fd.abrupt_minus_smooth``); a fixed physical δ is what a smoothed design
+really differs by.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -26,15 +43,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from diffsim_jax.design.loop import lbfgs, optimize
+from diffsim_jax.design.losses import iv_loss
+from diffsim_jax.design.metrics import ndr_figures
 from diffsim_jax.models.stack import StackModel, StackParams, contact_fermi_level
 from diffsim_jax.models.stack_fem import StackFemModel, current_density_curve_fem
-from diffsim_jax.observables import current_density_curve
+from diffsim_jax.observables import current_density_curve, stack_observable
 from diffsim_jax.physics import fem
 from diffsim_jax.physics.analytic import poschl_teller_transmission
 from diffsim_jax.physics.layers import Layer, Stack
 from diffsim_jax.physics.qtbm import transmission_many
 
 from . import write_json
+from .fem_plots import plot_fig11
 
 FIGURES = ("fig11",)
 U0, ALPHA, LENGTH, M_EFF = 0.25, 0.6, 60.0, 0.067
@@ -42,10 +63,23 @@ ENERGIES = np.linspace(0.05, 0.35, 16)
 TEMPERATURE_K = 300.0
 MAX_BIAS_V = 0.4
 TARGET = 1e-4
-#: (biases, FD grids for the convergence panel, FEM element counts, FD grids for the current) per profile.
+#: Panel (c): layer indices of the two barriers and the well in :func:`rtd_stack`.
+BARRIERS, WELL = (2, 4), 3
+#: Bounds (nm) of the designed barrier and well thicknesses.
+DESIGN_BOUNDS_NM = ((2.0, 6.0), (3.0, 8.0))
+#: The target device (barrier, well in nm): its abrupt J(V) at 300 K is the design target.
+DESIGN_TARGET_NM = (3.5, 4.5)
+#: δ of the smoothed design: StackModel's default δ = a/2 on the Fig. 8 grid (N = 271, a = 0.30 nm).
+SMOOTH_WIDTH_NM = 0.15
+#: Step of the central difference that checks the FEM thickness gradient.
+GRADIENT_STEP_NM = 1e-4
+#: (biases, FD grids for the convergence panel, FEM element counts, FD grids for the current,
+#: L-BFGS steps of the design, FEM tol of the design, FD points of the smoothed design) per profile.
 PROFILES = {
-    "quick": dict(biases=9, fd=(101, 201, 401, 801), fem=(24, 48, 96), fd_current=(401, 801)),
-    "default": dict(biases=25, fd=(101, 201, 401, 801, 1601, 3201), fem=(24, 48, 96, 192), fd_current=(801, 1601, 3201)),
+    "quick": dict(biases=9, fd=(101, 201, 401, 801), fem=(24, 48, 96), fd_current=(401, 801), design=12,
+                  design_tol=1e-3, smooth_points=1001),
+    "default": dict(biases=25, fd=(101, 201, 401, 801, 1601, 3201), fem=(24, 48, 96, 192), fd_current=(801, 1601, 3201),
+                    design=12, design_tol=1e-4, smooth_points=2001),
 }
 PROFILES["paper"] = PROFILES["default"]
 
@@ -62,6 +96,12 @@ def exact_T(e):
 def rtd_stack():
     return Stack([Layer(30.0, 0.0, 2e18), Layer(5.0), Layer(3.0, 0.3), Layer(5.0), Layer(3.0, 0.3), Layer(5.0),
                   Layer(30.0, 0.0, 2e18)])
+
+
+def rtd_params() -> StackParams:
+    """The Fig. 8 RTD with the emitter's Fermi level at 300 K."""
+    stack = rtd_stack()
+    return StackParams(stack, jnp.asarray(contact_fermi_level(stack, TEMPERATURE_K)))
 
 
 def order_fit(unknowns, errors):
@@ -101,8 +141,7 @@ def timed(fn, *args, repeats=3):
 
 
 def currents(prof):
-    stack = rtd_stack()
-    params = StackParams(stack, jnp.asarray(contact_fermi_level(stack, TEMPERATURE_K)))
+    params = rtd_params()
     biases = jnp.asarray(np.linspace(0.0, MAX_BIAS_V, prof["biases"]))
 
     def fem_curve(order, tol):
@@ -140,33 +179,156 @@ def currents(prof):
                 fem_reference_unknowns=ref_unknowns)
 
 
-def plot(path: Path, rows, orders, cur):
-    import matplotlib
+# ------------------------------------------------------------------ (c) thickness design
+@dataclasses.dataclass(frozen=True, eq=False)
+class BarrierWellCoordinates:
+    """Optimiser coordinates z = (z_b, z_w) of the RTD's barrier and well thicknesses (both barriers
+    share z_b, grown from one recipe), bounded to ``bounds_nm`` = ((b_lo, b_hi), (w_lo, w_hi)):
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+        d = d_lo + (d_hi − d_lo)·sigmoid(logit((d₀ − d_lo)/(d_hi − d_lo)) + z),   z = 0 at the start
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for k, v in rows.items():
-        if not v:
-            continue
-        n, e = zip(*v)
-        label = ("FD" if k == "fd" else f"FEM p={k[1:]}") + (f" (order {orders[k]:.2f})" if k in orders else "")
-        ax1.loglog(n, e, "o-", label=label)
-    ax1.set_xlabel("unknowns")
-    ax1.set_ylabel("max |T − T_exact|")
-    ax1.set_title("(a) Pöschl–Teller barrier")
-    ax1.legend(fontsize=8)
-    ax2.plot(cur["biases"], cur["j_fem"] / 1e3, "k-", label="FEM, abrupt (p=4, converged)")
-    ax2.plot(cur["biases"], cur["j_fd_conv"] / 1e3, "b--", label="FD smooth, extrapolated")
-    ax2.plot(cur["biases"], cur["j_fd_fig8"] / 1e3, "r:", label="FD smooth, Fig. 8 grid (N=271)")
-    ax2.set_xlabel("bias (V)")
-    ax2.set_ylabel("J (kA/cm²)")
-    ax2.set_title("(b) Fig. 8 RTD at 300 K")
-    ax2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    The normalization :func:`diffsim_jax.design.optimize` expects (``zeros``, ``to_physical``).
+    """
+
+    init: StackParams
+    bounds_nm: tuple = DESIGN_BOUNDS_NM
+
+    def __post_init__(self):
+        start = np.asarray(self.init.stack.thickness_nm)[[BARRIERS[0], WELL]]
+        for d0, (lo, hi), name in zip(start, self.bounds_nm, ("barrier", "well")):
+            if not lo < d0 < hi:
+                raise ValueError(f"the start {name} thickness {d0} nm must lie inside its bounds ({lo}, {hi}) nm")
+
+    def zeros(self):
+        return jnp.zeros(2)
+
+    def thicknesses_nm(self, z):
+        lo, hi = (jnp.asarray(v, jnp.float64) for v in zip(*self.bounds_nm))
+        d0 = self.init.stack.thickness_nm[jnp.array([BARRIERS[0], WELL])]
+        f0 = (d0 - lo) / (hi - lo)
+        return lo + (hi - lo) * jax.nn.sigmoid(jnp.log(f0 / (1 - f0)) + z)
+
+    def to_physical(self, z) -> StackParams:
+        return with_barrier_well(self.init, *self.thicknesses_nm(z))
+
+
+def with_barrier_well(params: StackParams, barrier_nm, well_nm) -> StackParams:
+    """``params`` with both barriers ``barrier_nm`` and the well ``well_nm`` thick (traceable)."""
+    s = params.stack
+    thick = s.thickness_nm.at[jnp.array(BARRIERS)].set(barrier_nm).at[WELL].set(well_nm)
+    return StackParams(Stack.from_arrays(thick, s.al_fraction, s.doping_cm3), params.fermi_level)
+
+
+def abrupt_reference(params: StackParams) -> FemDesignModel:
+    """The converged abrupt model of panel (b) (p = 4, tol = 1e-8) on its mesh graded at ``params``."""
+    model = StackFemModel(order=4, tol=1e-8)
+    return FemDesignModel(model, model.mesh(params, MAX_BIAS_V, TEMPERATURE_K))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FemDesignModel:
+    """A :class:`StackFemModel` with its fixed mesh, as the ``model`` of :func:`iv_loss` (which adds
+    ``model.penalty``: zero here, the coordinates are bounded)."""
+
+    fem: StackFemModel
+    mesh: fem.FemMesh
+
+    def penalty(self, params):
+        return jnp.zeros(())
+
+
+def fem_curve(model: FemDesignModel, params: StackParams, biases):
+    """The ``observable`` of :func:`iv_loss` on finite elements: J(V) in A/cm² at 300 K."""
+    return current_density_curve_fem(model.fem, params, biases, TEMPERATURE_K, model.mesh)
+
+
+def resonance(transmission, e_lo=0.005, e_hi=0.25, n=1201):
+    """(E_r, Γ) in eV of the first transmission peak at zero bias: the maximum of 𝒯 on a coarse grid,
+    refined on a fine one around it; Γ the full width at half maximum (linear interpolation)."""
+    e = np.linspace(e_lo, e_hi, n)
+    t = np.asarray(transmission(jnp.asarray(e)))
+    k = int(np.argmax(t))
+    width = 40 * (e[1] - e[0])
+    e = np.linspace(e[max(k - 40, 0)], e[max(k - 40, 0)] + 2 * width, 4001)
+    t = np.asarray(transmission(jnp.asarray(e)))
+    k = int(np.argmax(t))
+    half = 0.5 * t[k]
+    left = k - int(np.argmax(t[k::-1] < half))
+    right = k + int(np.argmax(t[k:] < half))
+    if t[left] >= half or t[right] >= half:
+        raise ValueError("the resonance is wider than the refinement window")
+    e_left = np.interp(half, [t[left], t[left + 1]], [e[left], e[left + 1]])
+    e_right = np.interp(half, [t[right], t[right - 1]], [e[right], e[right - 1]])
+    return float(e[k]), float(e_right - e_left)
+
+
+def thickness_design(prof, biases) -> dict:
+    """Panel (c): the same design on the abrupt FEM model and on the smoothed FD model (module docstring)."""
+    start = rtd_params()
+    b_t, w_t = DESIGN_TARGET_NM
+    ref = abrupt_reference(start)
+    target = np.asarray(fem_curve(ref, with_barrier_well(start, b_t, w_t), biases))
+    coords = BarrierWellCoordinates(start)
+    fem_model = StackFemModel(order=3, tol=prof["design_tol"])
+    fem_design = FemDesignModel(fem_model, fem_model.mesh(start, MAX_BIAS_V, TEMPERATURE_K))
+    smooth_model = StackModel(n_points=prof["smooth_points"], interface_width_nm=SMOOTH_WIDTH_NM)
+    smooth_curve = stack_observable(TEMPERATURE_K)
+    losses = {"fem": iv_loss(fem_design, fem_curve, biases, jnp.asarray(target)),
+              "smooth": iv_loss(smooth_model, smooth_curve, biases, jnp.asarray(target))}
+    loss_abrupt = iv_loss(ref, fem_curve, biases, jnp.asarray(target))  # its J(V) is jitted (cached from panel b)
+
+    # exact thickness gradient of the FEM design loss at the start against a central difference
+    loss_fem_d = jax.jit(jax.value_and_grad(lambda d: losses["fem"](with_barrier_well(start, d[0], d[1]))))
+    d0 = jnp.asarray(np.asarray(start.stack.thickness_nm)[[BARRIERS[0], WELL]])
+    grad = np.asarray(loss_fem_d(d0)[1])
+    h = GRADIENT_STEP_NM
+    central = np.array([(float(loss_fem_d(d0 + h * e)[0]) - float(loss_fem_d(d0 - h * e)[0])) / (2 * h)
+                        for e in np.eye(2)])
+    grad_error = float(np.max(np.abs(grad - central)) / np.max(np.abs(central)))
+
+    out = {"target_nm": {"barrier": b_t, "well": w_t}, "start_nm": {"barrier": float(d0[0]), "well": float(d0[1])},
+           "smooth_interface_width_nm": SMOOTH_WIDTH_NM, "smooth_points": prof["smooth_points"],
+           "fem_design_unknowns": fem_design.mesh.unknowns(fem_model.order),
+           "gradient_fem_per_nm": grad.tolist(), "gradient_central_per_nm": central.tolist(),
+           "gradient_check_rel_error": grad_error, "loss_start_on_abrupt": float(loss_abrupt(start))}
+    curves = {"target": target}
+    stages = [lbfgs(prof["design"])]
+    for name in ("fem", "smooth"):
+        t0 = time.perf_counter()
+        res = optimize(losses[name], coords, stages, progress=False, desc=f"fig11 design ({name})")
+        designed = jax.tree_util.tree_map(jnp.asarray, res.params)
+        d = np.asarray(designed.stack.thickness_nm)
+        curves[name] = np.asarray(fem_curve(ref, designed, biases))
+        out[name] = {"barrier_nm": float(d[BARRIERS[0]]), "well_nm": float(d[WELL]), "loss_own_model": res.best_loss,
+                     "loss_on_abrupt": float(loss_abrupt(designed)), "steps": int(res.loss_history.size),
+                     "evaluations": int(res.evaluations.sum()), "seconds": time.perf_counter() - t0,
+                     "stopped": res.stopped}
+    own = jax.jit(lambda p: smooth_curve(smooth_model, p, biases))
+    curves["smooth_own"] = np.asarray(own(with_barrier_well(start, out["smooth"]["barrier_nm"], out["smooth"]["well_nm"])))
+    # why: the zero-bias resonance (energy E_r, full width Γ) of the same layers, abrupt and smoothed
+    t_abrupt = jax.jit(lambda p, e: ref.fem.transmission(p, 0.0, e, ref.mesh))
+    for name, (b, w) in (("start", (float(d0[0]), float(d0[1]))), ("target", DESIGN_TARGET_NM),
+                         ("smooth_design", (out["smooth"]["barrier_nm"], out["smooth"]["well_nm"]))):
+        p = with_barrier_well(start, b, w)
+        si = smooth_model.solver_input(p, 0.0)
+        e_a, g_a = resonance(lambda e, p=p: t_abrupt(p, e))
+        e_s, g_s = resonance(lambda e, si=si: transmission_many(si.potential_eV, e, si.length_nm, si.m_eff))
+        out[f"resonance_{name}"] = {"abrupt_E_meV": 1e3 * e_a, "abrupt_width_meV": 1e3 * g_a,
+                                    "smooth_E_meV": 1e3 * e_s, "smooth_width_meV": 1e3 * g_s}
+    r0 = out["resonance_start"]
+    out["smoothing_resonance_shift_meV"] = r0["smooth_E_meV"] - r0["abrupt_E_meV"]
+    out["smoothing_width_ratio"] = r0["smooth_width_meV"] / r0["abrupt_width_meV"]
+    out["barrier_difference_nm"] = out["smooth"]["barrier_nm"] - out["fem"]["barrier_nm"]
+    out["well_difference_nm"] = out["smooth"]["well_nm"] - out["fem"]["well_nm"]
+    out["loss_fem_on_abrupt"] = out["fem"]["loss_on_abrupt"]
+    out["loss_smooth_on_abrupt"] = out["smooth"]["loss_on_abrupt"]
+    out["thicknesses_fem_nm"] = [out["fem"]["barrier_nm"], out["fem"]["well_nm"]]
+    out["thicknesses_smooth_nm"] = [out["smooth"]["barrier_nm"], out["smooth"]["well_nm"]]
+    for name in ("target", "fem", "smooth"):
+        fom = ndr_figures(np.asarray(biases), curves[name])
+        out[f"figures_{name}_on_abrupt"] = {"peak_Acm2": fom["peak"], "peak_bias_V": fom["peak_bias_V"],
+                                            "pvr": fom["pvr"]}
+    return out, curves
 
 
 def run(profile: str, out: Path, **_options) -> dict:
@@ -178,7 +340,10 @@ def run(profile: str, out: Path, **_options) -> dict:
     t0 = time.perf_counter()
     rows, orders = convergence(prof)
     cur = currents(prof)
-    plot(out / "fig11_fem.png", rows, orders, cur)
+    t_design = time.perf_counter()
+    design, design_curves = thickness_design(prof, jnp.asarray(cur["biases"]))
+    design["seconds"] = time.perf_counter() - t_design
+    plot_fig11(out / "fig11_fem.png", rows, orders, cur, design, design_curves)
     metrics = {
         "orders": orders,
         "fem": cur["fem"],
@@ -186,9 +351,11 @@ def run(profile: str, out: Path, **_options) -> dict:
         "unknowns_ratio": cur["fd"]["points"] / cur["fem"]["unknowns"] if cur["fem"] else None,
         "speed_ratio": cur["fd"]["seconds"] / cur["fem"]["seconds"] if cur["fem"] else None,
         "fd_fig8_grid_error": float(np.max(np.abs(cur["j_fd_fig8"] - cur["j_fem"])) / np.max(np.abs(cur["j_fem"]))),
+        "design": design,
         "seconds": time.perf_counter() - t0,
     }
     write_json(out / "fig11_fem.json", {"metrics": metrics, "convergence": {k: v for k, v in rows.items()},
                                         "biases_V": cur["biases"].tolist(), "j_fem_A_cm2": cur["j_fem"].tolist(),
-                                        "j_fd_fig8_A_cm2": cur["j_fd_fig8"].tolist()})
+                                        "j_fd_fig8_A_cm2": cur["j_fd_fig8"].tolist(),
+                                        "design_J_on_abrupt_A_cm2": {k: v.tolist() for k, v in design_curves.items()}})
     return {"fig11": metrics}
