@@ -15,7 +15,7 @@ masses, permittivities and dopings — no smoothing width).
   (``notch_filling="emitter"``, as :mod:`.physics.density`; the pure scattering model depletes the
   emitter under bias).
 * Fixed point (physics.md eq. 11.4) by the predictor–corrector of :mod:`.selfconsistent` in
-  Galerkin form (physics.md eq. 14.14): the nonlinear Poisson equation with the local response
+  Galerkin form (physics.md eq. 14.15): the nonlinear Poisson equation with the local response
   ñ_q(U) = n^k_q𝓕(η_q − (U_q − U^k_q)/k_BT)/𝓕(η_q) at every quadrature point is solved by
   Newton steps whose Jacobian K + (q²/ε₀)∫(−∂ñ/∂U)ℓ_iℓ_j is symmetric positive definite and
   element-local (condensed and solved as the linear Poisson equation), accelerated by the
@@ -38,8 +38,8 @@ import numpy as np
 from .. import validation as val
 from ..numerics.anderson import anderson_init, anderson_step
 from ..physics import fem
-from ..physics.constants import CM3_PER_NM3, HBAR2_OVER_2M0_EV_NM2
-from ..physics.fem_density import FemDensityConfig, density_contour_on_mesh
+from ..physics.constants import CM3_PER_NM3, HBAR2_OVER_2M0_EV_NM2, K_B_EV_PER_K, RICHARDSON_A_PER_CM2_K2
+from ..physics.fem_density import FemDensityConfig, density_contour_on_mesh, injection_grid
 from ..physics.fem_poisson import load_vectors, solve_dirichlet, stiffness_matrices
 from ..physics.layers import Stack, check_stack
 from ..physics.materials import ALGAAS
@@ -49,6 +49,7 @@ from ..physics.statistics import (
     fermi_dirac_half_fast,
     inverse_fermi_dirac_half,
     inverse_fermi_dirac_half_fast,
+    supply,
     thermal_energy_eV,
 )
 
@@ -200,7 +201,7 @@ def _global(nodal):
 
 @partial(jax.jit, static_argnames=("order", "cfg", "newton_steps"))
 def fem_iteration(uh_glob, pt: FemPoint, order: int, cfg: FemDensityConfig, newton_steps: int):
-    """One density evaluation: (plain map F(U_H) (global), predictor PC(U_H) (global), n_q (nm⁻³)) (eq. 14.14)."""
+    """One density evaluation: (plain map F(U_H) (global), predictor PC(U_H) (global), n_q (nm⁻³)) (eq. 14.15)."""
     n_el = pt.nodes.shape[0] - 1
     ref = fem.reference_element(order)
     basis = jnp.asarray(ref.basis)
@@ -229,6 +230,20 @@ def fem_iteration(uh_glob, pt: FemPoint, order: int, cfg: FemDensityConfig, newt
     return _global(plain), pred, n_q
 
 
+@partial(jax.jit, static_argnames=("order", "cfg"))
+def current_density_on_mesh(nodes, u_q, pt: FemPoint, order: int, cfg: FemDensityConfig):
+    """Tsu–Esaki J (A/cm², physics.md eq. 10.3) with 𝒯 from :func:`.fem.transmission_on_mesh` on the real-axis
+    nodes of the density (E = U_L + Wσ², eq. 14.12); transverse mass of the left contact, as :mod:`.physics.density`.
+    Resolves resonances as wide as the panels (single barriers); narrow double-barrier resonances need the
+    resonance-adapted grid of :func:`.stack_fem.current_density_fem`."""
+    leads = (pt.band_ends[0] + pt.uh_left, pt.band_ends[1] + pt.uh_right, pt.mass_ends[0], pt.mass_ends[1])
+    e_top = jnp.maximum(pt.mu_left, pt.mu_right) + cfg.window_kT * pt.kT
+    energies, w = injection_grid(leads[0], e_top, cfg)
+    trans = fem.transmission_on_mesh(nodes, u_q, pt.c_q, leads, energies, order)
+    prefactor = RICHARDSON_A_PER_CM2_K2 * pt.mass_ends[0] * pt.kT / K_B_EV_PER_K**2  # A cm⁻² eV⁻¹
+    return prefactor * jnp.sum(w * trans * (supply(energies, pt.mu_left, pt.kT) - supply(energies, pt.mu_right, pt.kT)))
+
+
 class FemSelfConsistentSolution(NamedTuple):
     """Self-consistent solution on finite elements (physics.md §14.11).
 
@@ -236,6 +251,7 @@ class FemSelfConsistentSolution(NamedTuple):
       x_nm: (n_el, q) quadrature points; potential_eV, hartree_eV, density_cm3 there.
       nodes_nm: (n_el·p + 1,) GLL node positions; hartree_nodes_eV: U_H there.
       mu_left_eV, mu_right_eV: contact electrochemical potentials.
+      current_density_Acm2: Tsu–Esaki J (physics.md eq. 10.3) in the self-consistent potential.
       iterations, residual_eV, converged, residual_history: fixed-point record.
       mesh: the :class:`.fem.FemMesh`; order: p.
     """
@@ -248,6 +264,7 @@ class FemSelfConsistentSolution(NamedTuple):
     hartree_nodes_eV: Any
     mu_left_eV: float
     mu_right_eV: float
+    current_density_Acm2: float
     iterations: int
     residual_eV: float
     converged: bool
@@ -304,10 +321,11 @@ def solve_self_consistent_fem(stack: Stack, bias, temperature_K: float = 300.0, 
             f"finite-element self-consistent solution did not converge at bias {float(bias):.4g} V: "
             f"max|F(U) − U| = {history[-1]:.3g} eV after {len(history)} iterations (tolerance {config.tol_eV:g} eV)")
     uh_q = u[_scatter_index(mesh.n_elements, p)] @ jnp.asarray(fem.reference_element(p).basis).T
+    current = current_density_on_mesh(pt.nodes, pt.band_q + uh_q, pt, p, config.density)
     return FemSelfConsistentSolution(
         x_nm=fem.quadrature_points(nodes, p), potential_eV=pt.band_q + uh_q, hartree_eV=uh_q, density_cm3=n_q * CM3_PER_NM3,
         nodes_nm=x_nodes, hartree_nodes_eV=u, mu_left_eV=float(pt.mu_left), mu_right_eV=float(pt.mu_right),
-        iterations=len(history), residual_eV=history[-1], converged=converged, residual_history=np.array(history),
+        current_density_Acm2=float(current), iterations=len(history), residual_eV=history[-1], converged=converged, residual_history=np.array(history),
         mesh=mesh, order=p)
 
 
@@ -315,6 +333,7 @@ __all__ = [
     "FemPoint",
     "FemSelfConsistentSolution",
     "FemSolverConfig",
+    "current_density_on_mesh",
     "fem_iteration",
     "layer_fields",
     "point_inputs_fem",

@@ -1,4 +1,4 @@
-"""Wavefunctions and the §11 electron density from finite elements (physics.md §14.8–14.9).
+"""Wavefunctions and the §11 electron density from finite elements (physics.md §14.8–14.9, eqs. 14.10–14.13).
 
 The finite-element QTBM of :mod:`.fem` solves for ψ at the element ends only: each
 element's p − 1 interior values are eliminated by static condensation (physics.md eq. 14.5).
@@ -30,10 +30,15 @@ from the recovered states:
   weights D₂ and the supply function are those of :mod:`.statistics` (the same as the
   finite-difference density, :mod:`.density`).
 
-This is the pure scattering-state density of eq. 11.2: states bound below both lead band
-edges are not filled (the finite-difference module's contour integral, §11.1, fills them in
-equilibrium; see physics.md §14.9 for when the two agree). Units: eV, nm; densities in nm⁻³
-inside, cm⁻³ from the public wrapper. jit/vmap/grad-safe in float64.
+* **Contour form** (physics.md eq. 14.13, :func:`density_contour_on_mesh`, used by the
+  self-consistent solver): as :mod:`.density` (§11.1), the equilibrium part with each point's
+  reference contact is the integral of the finite-element G(x, x; z) on a rectangle in the upper
+  half plane, the non-equilibrium rest the states of eq. 14.12 above U_L — quasi-bound notch
+  states, whose resonances no real-axis grid resolves, are filled exactly (emitter filling).
+
+:func:`electron_density_fem` / :func:`density_on_mesh` are the pure scattering-state density
+(eq. 11.2; states below both lead band edges unfilled, notch states filled from the collector).
+Units: eV, nm; densities in nm⁻³ inside, cm⁻³ from the public wrapper. jit/vmap/grad-safe in float64.
 """
 
 from __future__ import annotations
@@ -269,15 +274,14 @@ def injection_grid(u_lead, e_top, config: FemDensityConfig):
 
 
 def density_on_mesh(nodes, u_q, c_q, leads, mu_left, mu_right, kT, order: int, config: FemDensityConfig = FemDensityConfig(),
-                    fractions=None, emitter_mask=None):
+                    fractions=None):
     """n (nm⁻³) at the element fractions ``fractions`` (default: the quadrature points), shape (n_el, P).
 
     Physics.md eq. 14.12 (eq. 11.2 with the continuum lead velocity): each contact s injects
     states with unit amplitude for E > U_s, weighted by D₂,s·S(E; μ_s)/(4πC₀k_s/m_s).
-    ``emitter_mask`` (n_el, P), 1 on the emitter side of the first barrier: there the states
-    below the emitter band edge U_L (reached only from the collector) are filled with μ_L
-    (the ``notch_filling="emitter"`` model of physics.md §11.1, eq. 14.12'); None: pure
-    scattering states (``"collector"``). No validation; jit/vmap/grad-safe in every array argument.
+    Pure scattering states (the ``notch_filling="collector"`` model of physics.md §11.1); for the
+    emitter filling and quasi-bound states use :func:`density_contour_on_mesh`. No validation;
+    jit/vmap/grad-safe in every array argument.
     """
     p = int(order)
     frac = fem.reference_element(p).points if fractions is None else fractions
@@ -292,11 +296,6 @@ def density_on_mesh(nodes, u_q, c_q, leads, mu_left, mu_right, kT, order: int, c
         flux = -jnp.imag(lead_self_energy(energies, u_s, m_s))  # C₀k_s/m_s, > 0 on the grid
         weight = w * transverse_dos_nm2(m_s, kT) * supply(energies, mu_s, kT) / (4.0 * math.pi * flux)
         part = jnp.einsum("m,mep->ep", weight, density)
-        if side == "right" and emitter_mask is not None:
-            # states below the emitter band edge on the emitter side filled from the emitter (eq. 14.12')
-            from_emitter = w * transverse_dos_nm2(m_l, kT) * supply(energies, mu_left, kT) / (4.0 * math.pi * flux)
-            weight_e = jnp.where(energies < u_l, from_emitter, weight)
-            part = part + emitter_mask * (jnp.einsum("m,mep->ep", weight_e, density) - part)
         total = total + part
     return total
 

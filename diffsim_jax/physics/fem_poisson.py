@@ -9,7 +9,7 @@ GLL nodes and the same (p + 2)-point Gauss quadrature as :mod:`.fem` (physics.md
 density of :mod:`.fem_density` (which lives at those quadrature points) enters without
 interpolation and U_H comes back at the points where :mod:`.fem` samples U:
 
-    Σ_e (2/h)Σ_q w_q ε(x_q) ℓ_i′ℓ_j′ U_j = −Σ_e (h/2)Σ_q w_q s(x_q) ℓ_i,   s = (q²/ε₀)(N_D − n)   (eq. 14.13)
+    Σ_e (2/h)Σ_q w_q ε(x_q) ℓ_i′ℓ_j′ U_j = −Σ_e (h/2)Σ_q w_q s(x_q) ℓ_i,   s = (q²/ε₀)(N_D − n)   (eq. 14.14)
 
 for every test function ℓ_i vanishing at x = 0 and L. An abrupt ε_r step at an element end
 needs nothing (the weak form keeps ε U′ continuous). The interiors are condensed out element
@@ -31,7 +31,7 @@ from .poisson import NM3_PER_CM3, Q2_OVER_EPS0_EV_NM, tridiagonal_solve
 
 
 def stiffness_matrices(nodes, eps_q, order: int):
-    """(n_el, p+1, p+1) element stiffness (2/h)Σ_q w_q ε(x_q) ℓ_i′ℓ_j′ (eq. 14.13)."""
+    """(n_el, p+1, p+1) element stiffness (2/h)Σ_q w_q ε(x_q) ℓ_i′ℓ_j′ (eq. 14.14)."""
     ref = fem.reference_element(order)
     dd = np.einsum("q,qi,qj->qij", ref.weights, ref.dbasis, ref.dbasis)
     h = nodes[1:] - nodes[:-1]
@@ -51,7 +51,7 @@ def solve_dirichlet(k_el, f_el, u_left, u_right):
 
     K_e symmetric, positive definite on the interior (stiffness, or stiffness plus a
     non-negative mass-like term): static condensation, gtsv on the end values,
-    back-substitution (eq. 14.13).
+    back-substitution (eq. 14.14).
     """
     p = k_el.shape[-1] - 1
     if p >= 2:
@@ -79,7 +79,7 @@ def solve_dirichlet(k_el, f_el, u_left, u_right):
 
 
 def solve_poisson_on_mesh(nodes, eps_q, source_q, order: int, u_left, u_right):
-    """U (n_el, p+1) at the GLL nodes solving d/dx[ε dU/dx] = s with Dirichlet ends (eq. 14.13); no validation.
+    """U (n_el, p+1) at the GLL nodes solving d/dx[ε dU/dx] = s with Dirichlet ends (eq. 14.14); no validation.
 
     ``eps_q``, ``source_q``: (n_el, p+2) ε_r and s (eV/nm²) at the quadrature points of :mod:`.fem`.
     """
@@ -87,13 +87,13 @@ def solve_poisson_on_mesh(nodes, eps_q, source_q, order: int, u_left, u_right):
 
 
 def hartree_on_mesh(nodes, eps_q, doping_nm3_q, density_nm3_q, order: int, u_left, u_right):
-    """U_H at the GLL nodes (n_el, p+1) for N_D and n (nm⁻³) at the quadrature points (physics.md eq. 11.3, 14.13)."""
+    """U_H at the GLL nodes (n_el, p+1) for N_D and n (nm⁻³) at the quadrature points (physics.md eq. 11.3, 14.14)."""
     return solve_poisson_on_mesh(nodes, eps_q, Q2_OVER_EPS0_EV_NM * (doping_nm3_q - density_nm3_q), order, u_left, u_right)
 
 
 def hartree_potential_fem(eps_r, doping_cm3, density_cm3, length_nm, order=3, n_elements=16, breakpoints_nm=(), *,
                           u_left=0.0, u_right=0.0, mesh=None, points="quadrature"):
-    """U_H (eV) of physics.md eq. 11.3 by Galerkin finite elements (eq. 14.13).
+    """U_H (eV) of physics.md eq. 11.3 by Galerkin finite elements (eq. 14.14).
 
     Args:
       eps_r, doping_cm3, density_cm3: constants or vectorised traceable callables of x (nm).

@@ -48,14 +48,18 @@ def test_agrees_with_finite_differences_as_the_grid_refines(fem_solutions):
         xn, uh = np.asarray(s.nodes_nm), np.asarray(s.hartree_nodes_eV)
         x, n = np.asarray(s.x_nm).ravel(), np.asarray(s.density_cm3).ravel()
         far = np.min(np.abs(x[:, None] - INTERFACES[None]), axis=1) > 2.0
-        d_u, d_n = [], []
+        d_u, d_n, d_j = [], [], []
         for n_points in (147, 293):
             f = sc.solve_self_consistent(STACK, float(s.mu_left_eV - s.mu_right_eV), 300.0, config=sc.SolverConfig(n_points=n_points))
             xf = np.asarray(f.x_nm)
             d_u.append(np.max(np.abs(np.interp(xn, xf, np.asarray(f.hartree_eV)) - uh)))
             d_n.append(np.max(np.abs(np.interp(x, xf, np.asarray(f.density_cm3)) - n)[far]) / 1e18)
+            if s.current_density_Acm2 != 0.0:
+                d_j.append(abs(float(f.current_density_Acm2) / s.current_density_Acm2 - 1.0))
         assert d_u[0] / d_u[1] > 3.0 and d_u[1] < 3e-4, d_u
         assert d_n[0] / d_n[1] > 3.0, d_n
+        if d_j:  # J (Tsu–Esaki, same potential): measured 1.1e-2, 6.4e-4 at 0.1 V
+            assert d_j[0] / d_j[1] > 3.0 and d_j[1] < 2e-3, d_j
 
 
 def test_invalid_inputs_raise():
