@@ -65,7 +65,9 @@ class FemSolverConfig:
       max_iterations: outer iterations before giving up.
       newton_steps: Newton steps of the predictor's nonlinear Poisson solve per iteration.
       anderson_depth: Anderson history m (0: plain predictor).
-      density: :class:`.fem_density.FemDensityConfig`.
+      density: :class:`.fem_density.FemDensityConfig`; 64 real-axis panels: the Fig. 8-type RTD's
+        J(V) moves by ≤ 0.2 % from 64 to 128 panels (24 panels: 3 % at 0.1 V; the fixed σ² panels
+        are not resonance-adapted).
       notch_filling: "emitter" (states below the emitter band edge on the emitter side of the first
         barrier filled with μ_L, as the default of :mod:`.physics.density`) or "collector" (pure
         scattering states).
@@ -77,7 +79,7 @@ class FemSolverConfig:
     max_iterations: int = 60
     newton_steps: int = 8
     anderson_depth: int = 4
-    density: FemDensityConfig = FemDensityConfig()
+    density: FemDensityConfig = FemDensityConfig(n_panels=64)
     notch_filling: str = "emitter"
 
     def __post_init__(self):
