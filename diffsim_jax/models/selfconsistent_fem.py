@@ -38,8 +38,17 @@ import numpy as np
 from .. import validation as val
 from ..numerics.anderson import anderson_init, anderson_step
 from ..physics import fem
-from ..physics.constants import CM3_PER_NM3, HBAR2_OVER_2M0_EV_NM2, K_B_EV_PER_K, RICHARDSON_A_PER_CM2_K2
-from ..physics.fem_density import FemDensityConfig, density_contour_on_mesh, injection_grid
+from ..physics.constants import (
+    CM3_PER_NM3,
+    HBAR2_OVER_2M0_EV_NM2,
+    K_B_EV_PER_K,
+    RICHARDSON_A_PER_CM2_K2,
+)
+from ..physics.fem_density import (
+    FemDensityConfig,
+    density_contour_on_mesh,
+    injection_grid,
+)
 from ..physics.fem_poisson import load_vectors, solve_dirichlet, stiffness_matrices
 from ..physics.layers import Stack, check_stack
 from ..physics.materials import ALGAAS

@@ -65,7 +65,7 @@ SIDES = ("left", "right")
 # --------------------------------------------------------------------------------------
 # Lagrange basis at arbitrary points of the reference element
 # --------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _basis_cached(order: int, t: tuple):
     return fem.lagrange_basis(fem.reference_element(order).nodes, 2.0 * np.asarray(t, float) - 1.0)
 
@@ -321,7 +321,7 @@ def green_diagonal(nodes, u_q, c_q, leads, z, order: int, fractions):
     def cols(d, o, sl, sr):
         dc = d.astype(jnp.complex128).at[0].add(sl).at[-1].add(sr)
         unit = jnp.zeros(d.shape, jnp.complex128)
-        solve = lambda rhs: solve_tridiagonal(dc, o.astype(jnp.complex128), rhs)  # noqa: E731
+        solve = lambda rhs: solve_tridiagonal(dc, o.astype(jnp.complex128), rhs)
         return solve(unit.at[0].set(1.0)), solve(unit.at[-1].set(1.0))
 
     g0, gn = jax.vmap(cols, in_axes=(1, 1, 0, 0))(diag, off, sigma_l, sigma_r)  # (M, N)
@@ -350,7 +350,7 @@ def green_diagonal(nodes, u_q, c_q, leads, z, order: int, fractions):
     return g_aa[..., None] * wa**2 + 2.0 * g_ab[..., None] * wa * wb + g_bb[..., None] * wb**2 + extra
 
 
-def contour_nodes(floor, top, mus, kT, config: "FemDensityConfig"):
+def contour_nodes(floor, top, mus, kT, config: FemDensityConfig):
     """(z, dz): Gauss–Legendre nodes on the rectangle floor → floor + ih → top + ih → top, h = height·k_BT < πk_BT.
 
     The long side has ``contour_panels`` equal panels plus breaks at μ + k_BT·offset (where the supply
@@ -369,7 +369,7 @@ def contour_nodes(floor, top, mus, kT, config: "FemDensityConfig"):
 
 
 def density_contour_on_mesh(nodes, u_q, c_q, leads, mu_left, mu_right, kT, order: int, emitter_mask,
-                            config: "FemDensityConfig" = None, fractions=None):
+                            config: FemDensityConfig = None, fractions=None):
     """n (nm⁻³) at the element fractions (default: quadrature points) with the equilibrium part on a contour (eq. 14.13).
 
     Each point takes a reference contact r (μ_L where ``emitter_mask`` = 1, the emitter side of the
@@ -478,11 +478,11 @@ __all__ = [
     "contour_nodes",
     "density_contour_on_mesh",
     "density_on_mesh",
-    "green_diagonal",
     "electron_density_fem",
     "element_states",
     "evaluate",
     "fem_wavefunctions",
+    "green_diagonal",
     "injection_grid",
     "lagrange_basis",
     "lead_self_energy",

@@ -206,7 +206,7 @@ def test_contour_density_equals_scattering_states_and_fills_from_the_reference_c
     with the collector as reference everywhere, under bias (no bound states: same integral, deformed)."""
     length, ef, kT = 60.0, 0.04, float(st.thermal_energy_eV(300.0))
     for bias in (0.0, 0.1):
-        def u(x):
+        def u(x, bias=bias):
             return 0.2 / jnp.cosh(0.5 * (x - 30.0)) ** 2 - bias * 0.5 * (1.0 + jnp.tanh((x - 30.0) / 2.0))
 
         prob = fem.prepare(u, jnp.array([-0.2, 1.2]), length, M, 3, n_elements=80)

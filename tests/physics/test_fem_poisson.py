@@ -10,7 +10,11 @@ import pytest
 from diffsim_jax.physics import fem
 from diffsim_jax.physics import fem_density as fd
 from diffsim_jax.physics import fem_poisson as fp
-from diffsim_jax.physics.poisson import NM3_PER_CM3, Q2_OVER_EPS0_EV_NM, hartree_potential
+from diffsim_jax.physics.poisson import (
+    NM3_PER_CM3,
+    Q2_OVER_EPS0_EV_NM,
+    hartree_potential,
+)
 
 L = 10.0
 
@@ -94,7 +98,7 @@ def test_gauss_law_and_agreement_with_finite_differences():
     def eps(x):
         return 12.9 - 0.5 * jnp.exp(-(((x - 20.0) / 3.0) ** 2))
 
-    x, u, du = fp.hartree_potential_fem(eps, doping, density, length, order=4, n_elements=40, u_left=0.0, u_right=-0.1,
+    _, _, du = fp.hartree_potential_fem(eps, doping, density, length, order=4, n_elements=40, u_left=0.0, u_right=-0.1,
                                         points=np.array([0.0, 1.0]))
     flux_jump = float(eps(length) * du[-1, 1] - eps(0.0) * du[0, 0])
     xs = np.linspace(0.0, length, 20001)
