@@ -4,6 +4,7 @@ ratios measured in this one run (compare ratios, not absolute times across runs)
 
     python bench/bench_2d.py [--quick] [--device cpu|gpu] [--nx 200] [--ny 60] [--energies 20]
                              [--repeats R] [--kwant-python PATH] [--json out.json]
+                             [--all-cpus]
 
 Measures, after compilation:
   * T(E) of an N_x × N_y strip with a smooth random potential and a perpendicular field
@@ -40,6 +41,8 @@ def parse(argv):
     p.add_argument("--field", type=float, default=0.5, help="magnetic field B in T")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--no-scaling", action="store_true", help="skip the N_x and N_y scans")
+    p.add_argument("--all-cpus", action="store_true",
+                   help="let XLA use every CPU (default: pinned to one, as Kwant's sequential solver runs)")
     p.add_argument("--kwant-python", default=None, help="python executable with Kwant 1.5 installed")
     p.add_argument("--json", default=None, help="write the numbers here")
     args = p.parse_args(argv)
@@ -84,6 +87,11 @@ print(json.dumps({"T": T, "seconds": wall, "solver": type(kwant.solvers.default.
 
 def main(argv=None):
     args = parse(argv)
+    if not args.all_cpus and hasattr(os, "sched_setaffinity"):
+        # one CPU thread, like Kwant's sequential MUMPS below, and away from the intermittent
+        # hang of XLA's multi-threaded CPU runtime (jaxlib 0.10.2; docs/benchmarks.md). XLA sizes
+        # its thread pool from the affinity when JAX starts, which is after this line.
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     if args.device is not None:
         os.environ["JAX_PLATFORMS"] = "cuda" if args.device == "gpu" else "cpu"
     import jax
