@@ -33,7 +33,7 @@ from diffsim_jax.models import selfconsistent as sc
 from diffsim_jax.models.stack import StackModel, StackParams
 from diffsim_jax.observables import current_density_curve
 from diffsim_jax.design.metrics import ndr_figures
-from diffsim_jax.physics.layers import Layer, Stack
+from diffsim_jax.physics.layers import Layer, Stack, first_barrier_centre_nm
 
 from . import write_json
 from .heterostructure import rtd_stack
@@ -103,7 +103,7 @@ def quasi_bound_study(stack, bias, config) -> dict:
     co = sc.solve_self_consistent(stack, bias, TEMPERATURE_K, config=coll)
     x = np.asarray(em.x_nm)
     a = x[1] - x[0]
-    barrier = float(sc._first_barrier_centre(stack)) - 0.5 * float(np.asarray(stack.thickness_nm)[2])
+    barrier = float(first_barrier_centre_nm(stack)) - 0.5 * float(np.asarray(stack.thickness_nm)[2])
     notch = (x > barrier - 10.0) & (x < barrier)
     contact = x < 10.0
     out = {"bias_V": float(bias)}

@@ -88,7 +88,7 @@ from ..physics.statistics import (
     inverse_fermi_dirac_half_fast,
     thermal_energy_eV,
 )
-from ..physics.layers import Stack, check_stack, profiles_unchecked
+from ..physics.layers import Stack, check_stack, first_barrier_centre_nm, profiles_unchecked
 
 
 # --------------------------------------------------------------------------------------
@@ -180,15 +180,6 @@ class PointInputs(NamedTuple):
     emitter_mask: jax.Array
 
 
-def _first_barrier_centre(stack: Stack, threshold=0.02):
-    """Centre (nm) of the first layer with Al fraction > threshold; 0 if there is none."""
-    is_barrier = stack.al_fraction > threshold
-    k = jnp.argmax(is_barrier)
-    starts = jnp.concatenate([jnp.zeros(1), jnp.cumsum(stack.thickness_nm)[:-1]])
-    centre = starts[k] + 0.5 * stack.thickness_nm[k]
-    return jnp.where(jnp.any(is_barrier), centre, 0.0)
-
-
 def point_inputs(stack: Stack, bias, temperature_K, config: SolverConfig, fermi_level_eV=None, materials=ALGAAS) -> PointInputs:
     """:class:`PointInputs` of ``stack`` at ``bias`` (differentiable in the stack's arrays).
 
@@ -215,7 +206,7 @@ def _point_inputs(stack, bias, temperature_K, fermi_level_eV, config, materials)
         u_right = band[-1] - bias
     length = stack.length_nm
     x = jnp.linspace(0.0, 1.0, config.n_points) * lax.stop_gradient(length)
-    mask = (x < lax.stop_gradient(_first_barrier_centre(stack))).astype(jnp.float64)
+    mask = (x < lax.stop_gradient(first_barrier_centre_nm(stack))).astype(jnp.float64)
     return PointInputs(
         band_edge_eV=band,
         m_eff=prof.m_eff,

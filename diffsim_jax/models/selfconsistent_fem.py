@@ -50,7 +50,7 @@ from ..physics.fem_density import (
     injection_grid,
 )
 from ..physics.fem_poisson import load_vectors, solve_dirichlet, stiffness_matrices
-from ..physics.layers import Stack, check_stack
+from ..physics.layers import Stack, check_stack, first_barrier_centre_nm
 from ..physics.materials import ALGAAS
 from ..physics.poisson import NM3_PER_CM3, Q2_OVER_EPS0_EV_NM
 from ..physics.statistics import (
@@ -173,17 +173,9 @@ def point_inputs_fem(stack: Stack, bias, temperature_K, mesh: fem.FemMesh, order
     nc_q = effective_density_of_states_cm3(m_q, temperature_K) * NM3_PER_CM3
     mask = jnp.zeros(xq.shape)
     if notch_filling == "emitter":
-        mask = (xq < jax.lax.stop_gradient(first_barrier_centre(stack))).astype(jnp.float64)
+        mask = (xq < jax.lax.stop_gradient(first_barrier_centre_nm(stack))).astype(jnp.float64)
     return FemPoint(nodes, band_q, HBAR2_OVER_2M0_EV_NM2 / m_q, eps_q, dop_q * NM3_PER_CM3, nc_q, mass_ends, band_ends,
                     mu_left, mu_right, jnp.zeros(()), uh_right, kT, mask)
-
-
-def first_barrier_centre(stack: Stack, threshold=0.02):
-    """Centre (nm) of the first layer with Al fraction > threshold; 0 if there is none (the emitter side ends there)."""
-    is_barrier = stack.al_fraction > threshold
-    k = jnp.argmax(is_barrier)
-    starts = jnp.concatenate([jnp.zeros(1), jnp.cumsum(stack.thickness_nm)[:-1]])
-    return jnp.where(jnp.any(is_barrier), starts[k] + 0.5 * stack.thickness_nm[k], 0.0)
 
 
 def _scatter_index(n_el: int, p: int):

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..physics.density import electron_density
 from ..physics.energy_grid import pole_step
-from ..physics.layers import profiles
+from ..physics.layers import first_barrier_centre_nm, profiles
 from ..physics.qtbm import transmission_sweep
 from ..physics.statistics import thermal_energy_eV
 from .stack import StackModel, StackParams
@@ -42,8 +42,6 @@ MIN_TRANSMISSION_WINDOW_EV = 0.3
 RESONANCE_NEWTON_STEPS = 12
 #: Added energies per resonance, at E_r + Γ_r·(offsets) (resolves peaks narrower than the grid).
 RESONANCE_OFFSETS = (-4.0, -2.0, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
-#: Al fraction above which a layer counts as a barrier (for the quasi-Fermi-level step).
-BARRIER_THRESHOLD = 0.02
 
 
 class BiasProfile(NamedTuple):
@@ -65,17 +63,6 @@ class BiasProfile(NamedTuple):
     resonance_widths_eV: np.ndarray
     resonance_transmission: np.ndarray
     resonance_fwhm_eV: np.ndarray
-
-
-def first_barrier_centre_nm(stack) -> float:
-    """Centre (nm) of the first layer with Al fraction > :data:`BARRIER_THRESHOLD` (0 if none)."""
-    x = np.asarray(stack.al_fraction, float)
-    d = np.asarray(stack.thickness_nm, float)
-    barriers = np.nonzero(x > BARRIER_THRESHOLD)[0]
-    if barriers.size == 0:
-        return 0.0
-    k = int(barriers[0])
-    return float(np.sum(d[:k]) + 0.5 * d[k])
 
 
 def resonances(potential_eV, length_nm, m_eff, e_lo: float, e_hi: float, energies, trans):
@@ -166,7 +153,7 @@ def bias_profile(model: StackModel, params: StackParams, bias_V: float, temperat
     band = np.asarray(prof.band_edge_eV)
     mu_l = float(params.fermi_level)
     mu_r = mu_l - float(bias_V)
-    barrier = first_barrier_centre_nm(stack)
+    barrier = float(first_barrier_centre_nm(stack))
     if density_cm3 is None and temperature_K > 0:
         density_cm3 = electron_density(jnp.asarray(u), mu_l, float(bias_V), length, prof.m_eff, temperature_K,
                                        emitter_end_nm=barrier)

@@ -563,14 +563,15 @@ def _range_a_nodes(grid: DensityGrid, e_low, e_high, config: DensityConfig):
     return e_low + width * x, w_u * width * dxdu, x
 
 
-def _contour_nodes(floor, top, mus, kT, config: DensityConfig):
+def contour_nodes(floor, top, mus, kT, config: DensityConfig):
     """Complex nodes on the rectangle floor → floor + ih → top + ih → top (Im z ≥ 0), h < πk_BT.
 
     The long side carries composite Gauss–Legendre panels: ``contour_panels`` uniform ones
     plus breakpoints at μ + k_BT·``contour_mu_offsets`` for each chemical potential, where
     the supply functions' branch points μ + iπk_BT come closest (distance (π − h/k_BT)k_BT).
     The short sides are below every state (at E_floor) and where the supply function is
-    e^{−40} (at the top). Returns (z (M,), dz weights (M,)).
+    e^{−40} (at the top). Returns (z (M,), dz weights (M,)). ``config`` needs only the
+    ``contour_*`` fields (the finite-element density's config has them too).
     """
     h = config.contour_height_kT * kT
     xs_, ws_ = gauss_legendre(8)
@@ -634,7 +635,7 @@ def _setup(potential, m_eff, length, mu_left, mu_right, kT, emitter_mask, grid, 
     e_low = lat.u_left  # range A starts at the emitter band edge (U_L ≥ U_R)
     e_high = jnp.maximum(mu_left, mu_right) + config.window_kT * kT
     energy_a, w_a, x_a = _range_a_nodes(grid, e_low, e_high, config)
-    z_b, w_b = _contour_nodes(grid.floor_eV, e_high, (mu_left, mu_right), kT, config)
+    z_b, w_b = contour_nodes(grid.floor_eV, e_high, (mu_left, mu_right), kT, config)
 
     offset_a = (e_high - e_low) * x_a  # E − U_L, exact near the band edge
     lam_l_a = lead_phase_from_offset(offset_a, lat.t_left)

@@ -53,9 +53,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import validation as val
-from ..numerics.quadrature import gauss_legendre, gauss_legendre_panels
+from ..numerics.quadrature import gauss_legendre_panels
 from . import fem
 from .constants import CM3_PER_NM3, DEFAULT_M_EFF, HBAR2_OVER_2M0_EV_NM2
+from .density import contour_nodes
 from .qtbm import solve_tridiagonal
 from .statistics import supply, thermal_energy_eV, transverse_dos_nm2
 
@@ -350,24 +351,6 @@ def green_diagonal(nodes, u_q, c_q, leads, z, order: int, fractions):
     return g_aa[..., None] * wa**2 + 2.0 * g_ab[..., None] * wa * wb + g_bb[..., None] * wb**2 + extra
 
 
-def contour_nodes(floor, top, mus, kT, config: FemDensityConfig):
-    """(z, dz): Gauss–Legendre nodes on the rectangle floor → floor + ih → top + ih → top, h = height·k_BT < πk_BT.
-
-    The long side has ``contour_panels`` equal panels plus breaks at μ + k_BT·offset (where the supply
-    function's branch points μ + iπk_BT come closest). The density module's contour (physics.md §11.1)."""
-    h = config.contour_height_kT * kT
-    xs, ws = gauss_legendre(8)
-    xh, wh = gauss_legendre(config.contour_nodes_per_panel)
-    uniform = floor + (top - floor) * jnp.linspace(0.0, 1.0, config.contour_panels + 1)
-    extra = jnp.concatenate([mu + jnp.asarray(config.contour_mu_offsets) * kT for mu in mus])
-    edges = jnp.sort(jnp.concatenate([uniform, jnp.clip(extra, floor, top)]))
-    mid, half = 0.5 * (edges[:-1] + edges[1:]), 0.5 * (edges[1:] - edges[:-1])
-    z = jnp.concatenate([floor + 0.5j * h * (xs + 1.0), (mid[:, None] + half[:, None] * xh).reshape(-1) + 1j * h,
-                         top + 0.5j * h * (1.0 - xs)])
-    w = jnp.concatenate([0.5j * h * ws, (half[:, None] * wh).reshape(-1).astype(jnp.complex128), -0.5j * h * ws])
-    return z, w
-
-
 def density_contour_on_mesh(nodes, u_q, c_q, leads, mu_left, mu_right, kT, order: int, emitter_mask,
                             config: FemDensityConfig = None, fractions=None):
     """n (nm⁻³) at the element fractions (default: quadrature points) with the equilibrium part on a contour (eq. 14.13).
@@ -475,7 +458,6 @@ __all__ = [
     "FemDensity",
     "FemDensityConfig",
     "FemStates",
-    "contour_nodes",
     "density_contour_on_mesh",
     "density_on_mesh",
     "electron_density_fem",

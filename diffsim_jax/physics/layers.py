@@ -220,6 +220,22 @@ class Stack:
             return "Stack.from_arrays(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in LAYER_FIELDS) + ")"
 
 
+#: Al fraction above which a layer counts as a barrier (the emitter side ends in the first one).
+BARRIER_THRESHOLD = 0.02
+
+
+def first_barrier_centre_nm(stack: Stack, threshold: float = BARRIER_THRESHOLD):
+    """Centre (nm) of the first layer with Al fraction > ``threshold``; 0 if there is none.
+
+    Where the emitter side of a stack ends (physics.md §11.1: the notch states left of it are
+    filled from the emitter). Traceable in the stack's arrays.
+    """
+    is_barrier = stack.al_fraction > threshold
+    k = jnp.argmax(is_barrier)
+    starts = jnp.concatenate([jnp.zeros(1), jnp.cumsum(stack.thickness_nm)[:-1]])
+    return jnp.where(jnp.any(is_barrier), starts[k] + 0.5 * stack.thickness_nm[k], 0.0)
+
+
 def _layer_from_dict(d: dict) -> Layer:
     unknown = sorted(set(d) - set(LAYER_FIELDS))
     if unknown:

@@ -14,7 +14,7 @@ from diffsim_jax.physics import statistics
 from diffsim_jax.physics import poisson as ps
 from diffsim_jax.models import selfconsistent as sc
 from diffsim_jax.physics.materials import LinearAlloy
-from diffsim_jax.physics.layers import Layer, Stack
+from diffsim_jax.physics.layers import Layer, Stack, first_barrier_centre_nm
 
 N = 150
 CFG = sc.SolverConfig(n_points=N)
@@ -80,7 +80,7 @@ def test_fixed_point_residual_with_an_independent_density_grid(sweep):
         assert sol.residual_eV < 1e-6 and plain_residual(sol, stack, bias) < 1e-6
         n = dn.electron_density(
             sol.potential_eV, sol.fermi_level_eV, bias, float(stack.length_nm), sol.m_eff,
-            emitter_end_nm=float(sc._first_barrier_centre(stack)),
+            emitter_end_nm=float(first_barrier_centre_nm(stack)),
         )
         u_h = ps.hartree_potential(sol.eps_r, float(stack.length_nm), sol.doping_cm3, n, bias)
         assert float(jnp.max(jnp.abs(sol.band_edge_eV + u_h - sol.potential_eV))) < 2e-6

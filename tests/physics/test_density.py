@@ -212,7 +212,7 @@ def _spectral_integral(u, m, length, mu_l, mu_r, mask, config, e_top, real_axis_
     floor = float(jnp.min(u)) - config.floor_margin_eV
     d2 = statistics.transverse_dos_nm2(float(m[0]), KT300)
     if real_axis_points is None:
-        z, w = dn._contour_nodes(floor, e_top, (mu_l, mu_r), KT300, config)
+        z, w = dn.contour_nodes(floor, e_top, (mu_l, mu_r), KT300, config)
     else:
         e = np.linspace(floor, e_top, real_axis_points)
         z = jnp.asarray(e + 1e-7j)
