@@ -89,6 +89,7 @@ from ..physics.statistics import (
     thermal_energy_eV,
 )
 from ..physics.layers import Stack, check_stack, first_barrier_centre_nm, profiles_unchecked
+from .selfconsistent_fem import FemSelfConsistentSolution, FemSolverConfig, solve_self_consistent_fem, stack_mesh
 
 
 # --------------------------------------------------------------------------------------
@@ -658,7 +659,7 @@ def solve_self_consistent(
     bias,
     temperature_K: float = 300.0,
     *,
-    config: SolverConfig = SolverConfig(),
+    config: SolverConfig | FemSolverConfig = SolverConfig(),
     fermi_level_eV=None,
     initial: SelfConsistentSolution | None = None,
     previous: SelfConsistentSolution | None = None,
@@ -697,7 +698,20 @@ def solve_self_consistent(
         contacts too short to be neutral, negative bias).
       RuntimeError: no convergence within ``config.max_iterations`` (or NaN), when
         ``config.on_failure == "raise"``.
+
+    The discretisation is the one switch ``config``: a :class:`SolverConfig` solves on the
+    finite-difference grid (smoothed interfaces), a :class:`.selfconsistent_fem.FemSolverConfig`
+    on finite elements with abrupt interfaces (physics.md §14.11; returns a
+    :class:`.selfconsistent_fem.FemSelfConsistentSolution`, same field names for U, n, J).
     """
+    if isinstance(config, FemSolverConfig):
+        check_inputs(stack, bias, temperature_K, fermi_level_eV, materials)
+        _check_contact_lengths(jax.tree_util.tree_map(lax.stop_gradient, stack), temperature_K, materials, fermi_level_eV)
+        return solve_self_consistent_fem(stack, bias, temperature_K, config=config, fermi_level_eV=fermi_level_eV,
+                                         initial=initial, previous=previous, fresh_restart=fresh_restart,
+                                         materials=materials)
+    if not isinstance(config, SolverConfig):
+        raise ValueError(f"config must be a SolverConfig or a FemSolverConfig, got {type(config).__name__}")
     check_inputs(stack, bias, temperature_K, fermi_level_eV, materials)
     traced = not val.is_concrete((stack, bias, fermi_level_eV))
     stack_c, bias_c, fermi_c = jax.tree_util.tree_map(lax.stop_gradient, (stack, bias, fermi_level_eV))
@@ -794,7 +808,7 @@ MAX_BIAS_BISECTIONS = 3
 """Times a failed bias step of a sweep is halved before restarting from the default guess."""
 
 
-def _sweep_one(stack, biases, temperature_K, config, fermi_level_eV, materials, progress, label, start=None):
+def _sweep_one(stack, biases, temperature_K, config, fermi_level_eV, materials, progress, label, start=None, mesh=None):
     sols = []
     prev, before = start, None
     iterator = biases
@@ -805,6 +819,12 @@ def _sweep_one(stack, biases, temperature_K, config, fermi_level_eV, materials, 
     strict = dataclasses.replace(config, on_failure="raise")
 
     def solve(v, initial, previous, fresh_restart, cfg=strict):
+        if mesh is not None:  # finite elements: one mesh for the whole sweep
+            check_inputs(stack, v, temperature_K, fermi_level_eV, materials)
+            return solve_self_consistent_fem(
+                stack, v, temperature_K, config=cfg, fermi_level_eV=fermi_level_eV, mesh=mesh, initial=initial,
+                previous=previous, fresh_restart=fresh_restart, materials=materials,
+            )
         return solve_self_consistent(
             stack, v, temperature_K, config=cfg, fermi_level_eV=fermi_level_eV, initial=initial,
             previous=previous, materials=materials, fresh_restart=fresh_restart,
@@ -843,7 +863,7 @@ def self_consistent_iv(
     biases,
     temperature_K: float = 300.0,
     *,
-    config: SolverConfig = SolverConfig(),
+    config: SolverConfig | FemSolverConfig = SolverConfig(),
     fermi_level_eV=None,
     direction: str = "both",
     rtol: float = 1e-3,
@@ -859,16 +879,29 @@ def self_consistent_iv(
     ``direction="both"`` sweeps up, then down from the top, and flags the biases where
     the branches differ (bistability). Differentiable in the stack (eagerly): each J is
     the implicit-function J(U*(θ), θ) of :func:`solve_self_consistent`.
+
+    With a :class:`.selfconsistent_fem.FemSolverConfig` the same sweep (continuation, secant
+    predictor, step halving) runs on finite elements, on one graded mesh built for the largest
+    bias (:func:`.selfconsistent_fem.stack_mesh`), so successive solutions share their nodes.
     """
     if direction not in ("up", "down", "both"):
         raise ValueError(f"direction must be 'up', 'down' or 'both', got {direction!r}")
+    if not isinstance(config, (SolverConfig, FemSolverConfig)):
+        raise ValueError(f"config must be a SolverConfig or a FemSolverConfig, got {type(config).__name__}")
     biases = np.asarray(val.check_biases("biases", biases), float)  # 1-D, finite, >= 0 V, increasing
+    mesh = None
+    if isinstance(config, FemSolverConfig):
+        check_inputs(stack, float(biases[-1]), temperature_K, fermi_level_eV, materials)
+        stack_c = jax.tree_util.tree_map(lax.stop_gradient, stack)
+        _check_contact_lengths(stack_c, temperature_K, materials, fermi_level_eV)
+        mesh = stack_mesh(stack_c, float(biases[-1]), float(temperature_K), config, fermi_level_eV, materials)
     up = down = None
     if direction in ("up", "both"):
-        up = _sweep_one(stack, biases, temperature_K, config, fermi_level_eV, materials, progress, "up")
+        up = _sweep_one(stack, biases, temperature_K, config, fermi_level_eV, materials, progress, "up", mesh=mesh)
     if direction in ("down", "both"):
         start = up[-1] if up is not None else None
-        down = _sweep_one(stack, biases[::-1], temperature_K, config, fermi_level_eV, materials, progress, "down", start)[::-1]
+        down = _sweep_one(stack, biases[::-1], temperature_K, config, fermi_level_eV, materials, progress, "down", start,
+                          mesh=mesh)[::-1]
     j_up = jnp.stack([s.current_density_Acm2 for s in up]) if up is not None else None
     j_down = jnp.stack([s.current_density_Acm2 for s in down]) if down is not None else None
     bistable = None
@@ -880,6 +913,8 @@ def self_consistent_iv(
 
 
 __all__ = [
+    "FemSelfConsistentSolution",
+    "FemSolverConfig",
     "PointInputs",
     "SelfConsistentSolution",
     "SolverConfig",

@@ -22,12 +22,14 @@ masses, permittivities and dopings — no smoothing width).
   project's Anderson mixing (:mod:`.numerics.anderson`) on the global node values of U_H.
   Convergence: max|F(U) − U| < ``tol_eV`` at the GLL nodes, F the plain map U_band + U_H[n[U]].
 
-Not yet: implicit-function gradients (physics.md eq. 11.5) and bias continuation.
+Not yet: implicit-function gradients (physics.md eq. 11.5). Bias sweeps with continuation and branch keeping:
+:func:`.selfconsistent.self_consistent_iv` with a :class:`FemSolverConfig`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -80,6 +82,8 @@ class FemSolverConfig:
       notch_filling: "emitter" (states below the emitter band edge on the emitter side of the first
         barrier filled with μ_L, as the default of :mod:`.physics.density`) or "collector" (pure
         scattering states).
+      on_failure: "raise" (``NotConvergedError``) or "warn" (a ``RuntimeWarning`` and the
+        unconverged result, ``converged=False``), as :class:`.selfconsistent.SolverConfig`.
     """
 
     order: int = 3
@@ -90,8 +94,11 @@ class FemSolverConfig:
     anderson_depth: int = 4
     density: FemDensityConfig = FemDensityConfig(n_panels=64)
     notch_filling: str = "emitter"
+    on_failure: str = "raise"
 
     def __post_init__(self):
+        if self.on_failure not in ("raise", "warn"):
+            raise ValueError(f"on_failure must be 'raise' or 'warn', got {self.on_failure!r}")
         if self.notch_filling not in ("emitter", "collector"):
             raise ValueError(f"notch_filling must be 'emitter' or 'collector', got {self.notch_filling!r}")
         if self.order not in fem.SUPPORTED_ORDERS:
@@ -255,7 +262,8 @@ class FemSelfConsistentSolution(NamedTuple):
       nodes_nm: (n_el·p + 1,) GLL node positions; hartree_nodes_eV: U_H there.
       mu_left_eV, mu_right_eV: contact electrochemical potentials.
       current_density_Acm2: Tsu–Esaki J (physics.md eq. 10.3) in the self-consistent potential.
-      iterations, residual_eV, converged, residual_history: fixed-point record.
+      bias_V: the bias; iterations, residual_eV, converged, residual_history: fixed-point record;
+      attempts: starting points tried (as :class:`.selfconsistent.SelfConsistentSolution`).
       mesh: the :class:`.fem.FemMesh`; order: p.
     """
 
@@ -274,18 +282,24 @@ class FemSelfConsistentSolution(NamedTuple):
     residual_history: Any
     mesh: fem.FemMesh
     order: int
+    bias_V: float
+    attempts: int
 
 
 def solve_self_consistent_fem(stack: Stack, bias, temperature_K: float = 300.0, *, config: FemSolverConfig = FemSolverConfig(),
-                              fermi_level_eV=None, mesh: fem.FemMesh | None = None, initial=None,
-                              materials=ALGAAS) -> FemSelfConsistentSolution:
+                              fermi_level_eV=None, mesh: fem.FemMesh | None = None, initial=None, previous=None,
+                              fresh_restart: bool = True, materials=ALGAAS) -> FemSelfConsistentSolution:
     """Self-consistent Hartree potential and density of ``stack`` at ``bias`` on finite elements (physics.md §14.11).
 
     Args as :func:`.selfconsistent.solve_self_consistent` (``config`` a :class:`FemSolverConfig`);
-    ``mesh`` fixes the mesh topology (default :func:`stack_mesh`), ``initial`` a previous
-    :class:`FemSelfConsistentSolution` on the same mesh to start from (its U_H plus the change
-    of the right boundary value, spread linearly). Raises ``NotConvergedError`` when the
-    residual is not below ``config.tol_eV`` after ``config.max_iterations``.
+    ``mesh`` fixes the mesh topology (default: ``initial``'s mesh, else :func:`stack_mesh`).
+    Starting points, tried in order until one converges (physics.md §11.1): with ``initial`` and
+    ``previous`` (two solutions of a bias sweep on the same mesh) the secant extrapolation of U_H in
+    the bias; ``initial``'s U_H plus the change of the right boundary value, spread linearly; and
+    (``fresh_restart``, or without ``initial``) the charge-neutral linear drop. Raises
+    ``NotConvergedError`` when no start brings max|F(U) − U| below ``config.tol_eV`` within
+    ``config.max_iterations`` (``config.on_failure="warn"``: warns and returns the last iterate,
+    ``converged=False``).
     """
     check_stack(stack, materials)
     val.check_nonnegative("bias", bias)
@@ -294,42 +308,70 @@ def solve_self_consistent_fem(stack: Stack, bias, temperature_K: float = 300.0, 
         raise ValueError("doping_cm3 of the contact layers must be > 0 (or pass fermi_level_eV)")
     p = config.order
     if mesh is None:
-        mesh = stack_mesh(stack, float(bias), float(temperature_K), config, fermi_level_eV, materials)
+        mesh = initial.mesh if initial is not None else stack_mesh(stack, float(bias), float(temperature_K), config,
+                                                                   fermi_level_eV, materials)
+    for name, sol in (("initial", initial), ("previous", previous)):
+        if sol is not None and (sol.order != p or np.shape(sol.hartree_nodes_eV) != (mesh.unknowns(p),)):
+            raise ValueError(f"{name} must be a FemSelfConsistentSolution on the same mesh and order")
     pt = point_inputs_fem(stack, jnp.asarray(bias, jnp.float64), temperature_K, mesh, p, fermi_level_eV, materials,
                           config.notch_filling)
     nodes = pt.nodes
     frac = 0.5 * (fem.reference_element(p).nodes + 1.0)
     x_nodes = _global(nodes[:-1, None] * (1.0 - frac) + nodes[1:, None] * frac)
     ramp = (x_nodes - x_nodes[0]) / (x_nodes[-1] - x_nodes[0])
-    if initial is not None:
-        u = jnp.asarray(initial.hartree_nodes_eV) + (pt.uh_right - initial.hartree_nodes_eV[-1]) * ramp
-    else:
-        u = pt.uh_left + (pt.uh_right - pt.uh_left) * ramp  # charge-neutral guess: the linear drop
-    m = config.anderson_depth
-    state = anderson_init(m, u.shape[0])
-    history = []
-    converged = False
-    for it in range(1, config.max_iterations + 1):
-        plain, pred, n_q = fem_iteration(u, pt, p, config.density, config.newton_steps)
-        res = float(jnp.max(jnp.abs(plain - u)))
-        history.append(res)
-        if not np.isfinite(res):
+    attempts, best = 0, None
+    for u0 in _starting_points(pt, ramp, float(bias), initial, previous, fresh_restart):
+        attempts += 1
+        u, history, n_q = _fixed_point(u0, pt, config)
+        converged = bool(history[-1] < config.tol_eV)
+        if best is None or converged or history[-1] < best[1][-1]:
+            best = (u, history, n_q)
+        if converged:
             break
-        if res < config.tol_eV:
-            converged = True
-            break
-        state, u = anderson_step(state, u, pred - u, m)
+    u, history, n_q = best
     if not converged:
-        raise val.NotConvergedError(
-            f"finite-element self-consistent solution did not converge at bias {float(bias):.4g} V: "
-            f"max|F(U) − U| = {history[-1]:.3g} eV after {len(history)} iterations (tolerance {config.tol_eV:g} eV)")
+        msg = (f"finite-element self-consistent solution did not converge at bias {float(bias):.4g} V: "
+               f"max|F(U) − U| = {history[-1]:.3g} eV after {len(history)} iterations (tolerance {config.tol_eV:g} eV)"
+               + (f" (best of {attempts} starting points)" if attempts > 1 else ""))
+        if config.on_failure == "raise":
+            raise val.NotConvergedError(msg)
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
     uh_q = u[_scatter_index(mesh.n_elements, p)] @ jnp.asarray(fem.reference_element(p).basis).T
     current = current_density_on_mesh(pt.nodes, pt.band_q + uh_q, pt, p, config.density)
     return FemSelfConsistentSolution(
         x_nm=fem.quadrature_points(nodes, p), potential_eV=pt.band_q + uh_q, hartree_eV=uh_q, density_cm3=n_q * CM3_PER_NM3,
         nodes_nm=x_nodes, hartree_nodes_eV=u, mu_left_eV=float(pt.mu_left), mu_right_eV=float(pt.mu_right),
-        current_density_Acm2=float(current), iterations=len(history), residual_eV=history[-1], converged=converged, residual_history=np.array(history),
-        mesh=mesh, order=p)
+        current_density_Acm2=float(current), iterations=len(history), residual_eV=history[-1], converged=converged,
+        residual_history=np.array(history), mesh=mesh, order=p, bias_V=float(bias), attempts=attempts)
+
+
+def _starting_points(pt: FemPoint, ramp, bias_V: float, initial, previous, fresh_restart: bool):
+    """Starting U_H (global nodes) for :func:`solve_self_consistent_fem`, lazily, best first (physics.md §11.1)."""
+    if initial is not None:
+        u_prev = jnp.asarray(initial.hartree_nodes_eV)
+        if previous is not None and previous.bias_V != initial.bias_V:
+            step = (bias_V - initial.bias_V) / (initial.bias_V - previous.bias_V)
+            u_sec = u_prev + step * (u_prev - jnp.asarray(previous.hartree_nodes_eV))
+            yield u_sec + (pt.uh_left - u_sec[0]) * (1.0 - ramp) + (pt.uh_right - u_sec[-1]) * ramp
+        yield u_prev + (pt.uh_left - u_prev[0]) * (1.0 - ramp) + (pt.uh_right - u_prev[-1]) * ramp
+        if not fresh_restart:
+            return
+    yield pt.uh_left + (pt.uh_right - pt.uh_left) * ramp  # charge-neutral guess: the linear drop
+
+
+def _fixed_point(u, pt: FemPoint, config: FemSolverConfig):
+    """Anderson-accelerated predictor–corrector from ``u`` (eq. 14.15): (U_H, residual history, n_q at U_H)."""
+    m = config.anderson_depth
+    state = anderson_init(m, u.shape[0])
+    history, n_q = [], None
+    for _ in range(config.max_iterations):
+        plain, pred, n_q = fem_iteration(u, pt, config.order, config.density, config.newton_steps)
+        res = float(jnp.max(jnp.abs(plain - u)))
+        history.append(res if np.isfinite(res) else np.inf)
+        if not np.isfinite(res) or res < config.tol_eV:
+            break
+        state, u = anderson_step(state, u, pred - u, m)
+    return u, history, n_q
 
 
 __all__ = [
