@@ -226,8 +226,7 @@ def update_resonances(grid: DensityGrid, potential, m_eff, length, mu_left, mu_r
     R best get the share s_r = (share/R)·(1 − e^{−(3h_r/Γ_r)²}) of u. Everything under
     ``stop_gradient``.
     """
-    r = config.n_resonances
-    if r == 0:
+    if config.n_resonances == 0:
         return grid
     sg = lax.stop_gradient
     potential, m_eff, length = sg(potential), sg(jnp.asarray(m_eff)), sg(length)
@@ -235,11 +234,28 @@ def update_resonances(grid: DensityGrid, potential, m_eff, length, mu_left, mu_r
     e_low = potential[0]
     e_high = jnp.maximum(mu_left, mu_right) + config.window_kT * kT
     width = e_high - e_low
-    energy_a, _, _ = _range_a_nodes(grid, e_low, e_high, config)
-    starts = jnp.concatenate([e_low + width * grid.res_x, energy_a[::2]])
+    starts = resonance_starts(grid, e_low, e_high, config)
     lo, hi = e_low + 1e-9 * width, e_high - 1e-9 * width
     z, _ = pole_step(potential, length, m_eff, jnp.clip(starts, lo, hi))
     z, _ = pole_step(potential, length, m_eff, jnp.clip(jnp.nan_to_num(jnp.real(z)), lo, hi))
+    return place_resonances(grid, z, e_low, e_high, mu_left, mu_right, kT, config)
+
+
+def resonance_starts(grid: DensityGrid, e_low, e_high, config):
+    """Real starting energies of the pole search: the resonances already in ``grid`` and every other range-A node."""
+    energy_a, _, _ = range_a_nodes(grid, e_low, e_high, config)
+    return jnp.concatenate([e_low + (e_high - e_low) * grid.res_x, energy_a[::2]])
+
+
+def place_resonances(grid: DensityGrid, z, e_low, e_high, mu_left, mu_right, kT, config):
+    """Rank candidate poles z = E_r − iΓ_r/2 and put the R = ``config.n_resonances`` best into ``grid``.
+
+    Shared by the finite-difference (:func:`update_resonances`) and finite-element
+    (:func:`.fem_density.update_resonances_fem`) densities; the ranking is described in
+    :func:`update_resonances`. Everything under ``stop_gradient``.
+    """
+    r = config.n_resonances
+    width = e_high - e_low
     e_r = jnp.nan_to_num(jnp.real(z))
     gamma = jnp.nan_to_num(-2.0 * jnp.imag(z))
     x = (e_r - e_low) / width
@@ -546,7 +562,7 @@ density_core.defvjp(_density_core_fwd, _density_core_bwd)
 # --------------------------------------------------------------------------------------
 # Quadrature nodes
 # --------------------------------------------------------------------------------------
-def _range_a_nodes(grid: DensityGrid, e_low, e_high, config: DensityConfig):
+def range_a_nodes(grid: DensityGrid, e_low, e_high, config: DensityConfig):
     """Real nodes on the u-panels: E = e_low + W·x(u); returns (E (P·n,), dE weights (P·n,), x).
 
     x(u) and the weights 1/(du/dx) are computed under ``stop_gradient`` (they only place
@@ -634,7 +650,7 @@ def _setup(potential, m_eff, length, mu_left, mu_right, kT, emitter_mask, grid, 
     grid = jax.tree_util.tree_map(lax.stop_gradient, grid)
     e_low = lat.u_left  # range A starts at the emitter band edge (U_L ≥ U_R)
     e_high = jnp.maximum(mu_left, mu_right) + config.window_kT * kT
-    energy_a, w_a, x_a = _range_a_nodes(grid, e_low, e_high, config)
+    energy_a, w_a, x_a = range_a_nodes(grid, e_low, e_high, config)
     z_b, w_b = contour_nodes(grid.floor_eV, e_high, (mu_left, mu_right), kT, config)
 
     offset_a = (e_high - e_low) * x_a  # E − U_L, exact near the band edge

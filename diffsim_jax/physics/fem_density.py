@@ -56,7 +56,7 @@ from .. import validation as val
 from ..numerics.quadrature import gauss_legendre_panels
 from . import fem
 from .constants import CM3_PER_NM3, DEFAULT_M_EFF, HBAR2_OVER_2M0_EV_NM2
-from .density import contour_nodes
+from .density import DensityGrid, contour_nodes, place_resonances, range_a_nodes, resonance_starts
 from .qtbm import solve_tridiagonal
 from .statistics import supply, thermal_energy_eV, transverse_dos_nm2
 
@@ -245,6 +245,9 @@ class FemDensityConfig:
         floor_margin_eV: the equilibrium contour of :func:`density_contour_on_mesh` (height
         below πk_BT; panels on the long side; breaks at μ + offset·k_BT; the floor this far
         below min U), as in :class:`.density.DensityConfig`.
+      n_resonances, resonance_share, resonance_width_factor: the resonance-adapted real-axis
+        coordinate of a :class:`.density.DensityGrid` (:func:`update_resonances_fem`), as in
+        :class:`.density.DensityConfig`.
     """
 
     n_panels: int = 24
@@ -255,8 +258,15 @@ class FemDensityConfig:
     contour_nodes_per_panel: int = 8
     contour_mu_offsets: tuple = (-6.0, -3.0, -1.5, 0.0, 1.5, 3.0, 6.0)
     floor_margin_eV: float = 0.1
+    n_resonances: int = 2
+    resonance_share: float = 0.3
+    resonance_width_factor: float = 1.0
 
     def __post_init__(self):
+        if not (isinstance(self.n_resonances, int) and self.n_resonances >= 0):
+            raise ValueError(f"n_resonances must be an integer >= 0, got {self.n_resonances!r}")
+        if not 0.0 <= self.resonance_share < 1.0:
+            raise ValueError(f"resonance_share must lie in [0, 1), got {self.resonance_share!r}")
         if not (isinstance(self.n_panels, int) and self.n_panels >= 1):
             raise ValueError(f"n_panels must be an integer >= 1, got {self.n_panels!r}")
         if not (isinstance(self.nodes_per_panel, int) and self.nodes_per_panel >= 2):
@@ -272,6 +282,78 @@ def injection_grid(u_lead, e_top, config: FemDensityConfig):
     sigma, w = gauss_legendre_panels(config.n_panels * config.nodes_per_panel, config.nodes_per_panel)
     width = e_top - u_lead
     return u_lead + width * sigma**2, 2.0 * width * sigma * w
+
+
+def real_axis_nodes(u_lead, e_top, config: FemDensityConfig, grid: DensityGrid | None = None):
+    """(E, dE weights) of the real-axis integral from U_s to E_top: :func:`injection_grid`, or the
+    nodes of ``grid`` (:func:`.density.range_a_nodes`; with no resonance shares and uniform panels
+    the same √-panels)."""
+    if grid is None:
+        return injection_grid(u_lead, e_top, config)
+    energies, w, _ = range_a_nodes(grid, u_lead, e_top, config)
+    return energies, w
+
+
+def pole_step_on_mesh(nodes, u_q, c_q, leads, energies, order: int):
+    """One real-axis Newton step z = E − s(E)/s′(E) towards the zeros of s = 1/G_{N,0} (physics.md §14.9).
+
+    The finite-element sibling of :func:`.energy_grid.pole_step`: G_{N,0}(E) is the corner of the
+    condensed end-value system (eq. 14.5) with the continuum lead self-energies, s′ a forward-mode
+    JVP in E (through the condensation's rational functions and the Thomas solve). Poles
+    z = E_r − iΓ/2 of the transmission place the resonance-adapted energy nodes; no gradient flows.
+    """
+    sg = jax.lax.stop_gradient
+    nodes, u_q, c_q, energies = sg(nodes), sg(u_q), sg(c_q), sg(energies)
+    leads = tuple(sg(v) for v in leads)
+    p = int(order)
+    k_el, m_el = fem.element_matrices(nodes, u_q, c_q, p)
+    u_l, u_r, m_l, m_r = leads
+
+    def s_of(e):
+        diag, off = fem.condensed(k_el, m_el, nodes, e)
+        sigma_l, sigma_r = lead_self_energy(e, u_l, m_l), lead_self_energy(e, u_r, m_r)
+
+        def corner(d, o, sl, sr):
+            dc = d.astype(jnp.complex128).at[0].add(sl).at[-1].add(sr)
+            return solve_tridiagonal(dc, o.astype(jnp.complex128), jnp.zeros(d.shape, jnp.complex128).at[0].set(1.0))[-1]
+
+        return 1.0 / jax.vmap(corner, in_axes=(1, 1, 0, 0))(diag, off, sigma_l, sigma_r)
+
+    s, ds = jax.jvp(s_of, (energies,), (jnp.ones_like(energies),))
+    ok = jnp.isfinite(s) & jnp.isfinite(ds) & (jnp.abs(ds) > 1e-300)
+    return jnp.where(ok, energies - s / jnp.where(ok, ds, 1.0), jnp.nan + 0j)
+
+
+def update_resonances_fem(grid: DensityGrid, nodes, u_q, c_q, leads, mu_left, mu_right, kT, order: int,
+                          config: FemDensityConfig):
+    """Re-locate the narrow resonances of the finite-element device and put them into ``grid``'s coordinate.
+
+    As :func:`.density.update_resonances` (two Newton steps from the grid's resonances and every
+    other real-axis node, then :func:`.density.place_resonances`), with the poles of the
+    finite-element G (:func:`pole_step_on_mesh`); the R picked poles are then polished by three
+    more Newton steps (kept where they move by less than their width Γ), so E_r and Γ are those
+    of the pole to ~1e-9 eV rather than the two-step estimates. Under ``stop_gradient``.
+    """
+    if config.n_resonances == 0:
+        return grid
+    sg = jax.lax.stop_gradient
+    e_low = sg(leads[0])
+    e_high = sg(jnp.maximum(mu_left, mu_right) + config.window_kT * kT)
+    lo, hi = e_low + 1e-9 * (e_high - e_low), e_high - 1e-9 * (e_high - e_low)
+    mus = (sg(mu_left), sg(mu_right), sg(kT))
+
+    def steps(z, n):
+        for _ in range(n):
+            z = pole_step_on_mesh(nodes, u_q, c_q, leads, jnp.clip(jnp.nan_to_num(jnp.real(z)), lo, hi), order)
+        return z
+
+    z = steps(resonance_starts(grid, e_low, e_high, config), 2)
+    picked = place_resonances(grid, z, e_low, e_high, *mus, config)
+    # polish the picked poles (3 more Newton steps; kept where they stay within their width)
+    z0 = e_low + (e_high - e_low) * (picked.res_x - 1j * picked.res_g / config.resonance_width_factor)
+    z1 = steps(z0, 3)
+    z1 = jnp.where(jnp.abs(z1 - z0) < -2.0 * jnp.imag(z0), z1, z0)
+    return place_resonances(grid, jnp.where(picked.res_share > 0.0, z1, jnp.nan + 0j), e_low, e_high, *mus, config)
 
 
 def density_on_mesh(nodes, u_q, c_q, leads, mu_left, mu_right, kT, order: int, config: FemDensityConfig = FemDensityConfig(),
@@ -352,7 +434,7 @@ def green_diagonal(nodes, u_q, c_q, leads, z, order: int, fractions):
 
 
 def density_contour_on_mesh(nodes, u_q, c_q, leads, mu_left, mu_right, kT, order: int, emitter_mask,
-                            config: FemDensityConfig = None, fractions=None):
+                            config: FemDensityConfig = None, fractions=None, grid: DensityGrid | None = None):
     """n (nm⁻³) at the element fractions (default: quadrature points) with the equilibrium part on a contour (eq. 14.13).
 
     Each point takes a reference contact r (μ_L where ``emitter_mask`` = 1, the emitter side of the
@@ -364,7 +446,10 @@ def density_contour_on_mesh(nodes, u_q, c_q, leads, mu_left, mu_right, kT, order
 
     i.e. eq. 14.12 for E ≥ U_L and, below U_L, every state — the emitter's quasi-bound notch states
     too, whose resonances no real-axis grid resolves — filled with μ_r (``notch_filling="emitter"``
-    of physics.md §11.1). At V = 0 only the contour contributes. No validation; jit/grad-safe.
+    of physics.md §11.1). At V = 0 only the contour contributes. The real-axis nodes are those of
+    ``grid`` (a :class:`.density.DensityGrid`: √-panels plus the Lorentzian shares of narrow
+    resonances, :func:`update_resonances_fem`), by default the plain √-panels of
+    :func:`injection_grid`. No validation; jit/grad-safe.
     """
     config = FemDensityConfig() if config is None else config
     p = int(order)
@@ -377,7 +462,7 @@ def density_contour_on_mesh(nodes, u_q, c_q, leads, mu_left, mu_right, kT, order
     g = green_diagonal(nodes, u_q, c_q, leads, z, p, frac)
     eq_l = jnp.imag(jnp.einsum("m,mep->ep", dz * d2_l * supply(z, mu_left, kT), g)) / math.pi
     eq_r = jnp.imag(jnp.einsum("m,mep->ep", dz * d2_r * supply(z, mu_right, kT), g)) / math.pi
-    energies, w = injection_grid(u_l, e_top, config)
+    energies, w = real_axis_nodes(u_l, e_top, config, grid)
     window = w * (d2_l * supply(energies, mu_left, kT) - d2_r * supply(energies, mu_right, kT)) / (4.0 * math.pi)
     neq = []
     for side, u_s, m_s in (("left", u_l, m_l), ("right", u_r, m_r)):
