@@ -34,6 +34,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from .. import validation as val
 from .constants import DEFAULT_M_EFF, HBAR2_OVER_2M0_EV_NM2
@@ -295,6 +296,67 @@ def interior_modes(k_el, nodes, order: int):
     return mu, v
 
 
+class ModeCouplings(NamedTuple):
+    """The per-energy data of the condensation (eq. 14.5) of every element (:func:`mode_couplings`).
+
+    Attributes:
+      a, c: nested lists [b][k] of (n_el, M) arrays, b ∈ {0: first, 1: last node}, k an
+        interior mode: a_bk(E) = P_bk − E·Q_bk and c_bk(E) = a_bk(E)/(μ_k − E).
+      q: Q = M_bi V, (n_el, 2, p−1).
+      v: the interior modes V of :func:`interior_modes`, (n_el, p−1, p−1).
+    """
+
+    a: list
+    c: list
+    q: jax.Array
+    v: jax.Array
+
+
+def mode_couplings(k_el, m_el, nodes, energies) -> ModeCouplings:
+    """Interior modes and the end–mode couplings of eq. 14.5 at every energy (:class:`ModeCouplings`).
+
+    −Σ_k v_k c_bk(E) is the interior response A_ii(E)⁻¹A_ib(E) to a unit value at end b
+    (and zero at the other), so c is all that the condensation and its derivatives need per
+    energy. Kept as one (n_el, M) array per (b, k): elementwise producers that XLA fuses into
+    their consumers instead of storing one (n_el, 2, p−1, M) array.
+    """
+    p = k_el.shape[-1] - 1
+    mu, v = interior_modes(k_el, nodes, p)
+    ends = np.array([0, p])
+    pk = jnp.einsum("ebi,eik->ebk", k_el[:, ends][:, :, 1:p], v)  # (n_el, 2, p−1)
+    qk = jnp.einsum("ebi,eik->ebk", m_el[:, ends][:, :, 1:p], v)
+    e = energies
+    a = [[pk[:, b, k][:, None] - qk[:, b, k][:, None] * e for k in range(p - 1)] for b in range(2)]
+    c = [[a[b][k] / (mu[:, k][:, None] - e) for k in range(p - 1)] for b in range(2)]
+    return ModeCouplings(a, c, qk, v)
+
+
+def _assemble(first, last, off):
+    """(diag (N, M), off (N−1, M)) from the per-element entries A♭_00, A♭_pp, A♭_0p (n_el, M)."""
+    zero = jnp.zeros_like(first[:1])
+    return jnp.concatenate([first, zero]) + jnp.concatenate([zero, last]), off
+
+
+def _entries(k_el, m_el, mc: ModeCouplings, energies):
+    """A♭_00, A♭_pp, A♭_0p (n_el, M) of eq. 14.5 from the couplings of :func:`mode_couplings`."""
+    p = k_el.shape[-1] - 1
+
+    def entry(i, j):  # i, j ∈ {0, 1}: the first and last node
+        out = k_el[:, i * p, j * p][:, None] - m_el[:, i * p, j * p][:, None] * energies
+        for k in range(p - 1):
+            out = out - mc.a[i][k] * mc.c[j][k]
+        return out
+
+    return entry(0, 0), entry(1, 1), entry(0, 1)
+
+
+def condensed_rational(k_el, m_el, nodes, energies):
+    """:func:`condensed` without its custom derivative rule (autodiff through the eigendecomposition of
+    :func:`interior_modes`): the same values; the reference that the rule is tested against."""
+    return _assemble(*_entries(k_el, m_el, mode_couplings(k_el, m_el, nodes, energies), energies))
+
+
+@jax.custom_jvp
 def condensed(k_el, m_el, nodes, energies):
     """Static condensation (eq. 14.5): (diag (N, M), off (N−1, M)) of the end-value system.
 
@@ -307,26 +369,138 @@ def condensed(k_el, m_el, nodes, energies):
     an explicit rational function of E: per element and energy 3(p − 1) terms, no
     (p+1)² matrix per energy. μ_k > E on every element by eq. 14.6, so no term is singular.
     Element e contributes A♭_00 to diag_e, A♭_pp to diag_{e+1} and A♭_0p to off_e.
+    ``energies`` may be complex (A♭ is holomorphic in E).
+
+    Derivatives (physics.md eq. 14.5a; a custom JVP, which JAX transposes for reverse mode):
+    dA♭_ab(E) = y_aᵀ(dK − E·dM − dE·M)y_b, with y_a(E) the element solution for a unit value
+    at end a and zero at the other (interior part −Σ_k v_k c_ak(E), :func:`mode_couplings`).
+    No derivative of the eigendecomposition is needed: dK and dM enter once per element,
+    projected on (ends, interior modes), and per energy only elementwise products of the
+    c_ak(E). ``nodes`` enter the values only through M_ii = (h/2)·M̂_ii, so their derivative
+    is carried by ``m_el`` (consistent with :func:`element_matrices`) and the tangent of
+    ``nodes`` is not used. :func:`transmission_on_mesh` has its own, cheaper reverse pass
+    (:func:`_condensed_corner_green`).
     """
+    return condensed_rational(k_el, m_el, nodes, energies)
+
+
+def _project(x, v, p):
+    """x (n_el, p+1, p+1) in the basis (first end, last end, interior modes): Tᵀ x T (energy-independent)."""
+    idx = np.array([0, p])
+    xi = jnp.einsum("eij,ejk->eik", x[:, :, 1:p], v)  # columns on the modes
+    top = jnp.concatenate([x[:, :, idx], xi], axis=2)  # (n_el, p+1, p+1): rows still nodal
+    return jnp.concatenate([top[:, idx], jnp.einsum("eik,eij->ekj", v, top[:, 1:p])], axis=1)
+
+
+def _unproject(x, v, p):
+    """The transpose map of :func:`_project`: T x Tᵀ, from (ends, modes) back to the nodal basis."""
+    idx = np.array([0, p])
+    side = jnp.einsum("eak,eik->eai", x[:, :2, 2:], v)  # (n_el, 2, p−1): ends × interior nodes
+    out = jnp.zeros(x.shape, x.dtype).at[:, idx[:, None], idx[None, :]].set(x[:, :2, :2])
+    out = out.at[:, idx, 1:p].set(side).at[:, 1:p, idx].set(jnp.einsum("eka,eik->eia", x[:, 2:, :2], v))
+    return out.at[:, 1:p, 1:p].set(jnp.einsum("eik,ekl,ejl->eij", v, x[:, 2:, 2:], v))
+
+
+@condensed.defjvp
+def _condensed_jvp(primals, tangents):
+    k_el, m_el, nodes, energies = primals
+    dk, dm, _, de = tangents
     p = k_el.shape[-1] - 1
-    mu, v = interior_modes(k_el, nodes, p)
-    ends = np.array([0, p])
-    pk = jnp.einsum("ebi,eik->ebk", k_el[:, ends][:, :, 1:p], v)  # (n_el, 2, p−1)
-    qk = jnp.einsum("ebi,eik->ebk", m_el[:, ends][:, :, 1:p], v)
+    mc = mode_couplings(k_el, m_el, nodes, energies)
     e = energies
+    out = _assemble(*_entries(k_el, m_el, mc, e))
+    dk_t, dm_t = _project(dk, mc.v, p), _project(dm, mc.v, p)
+    # y_a(E) in the projected basis: entry i is 1 (i = a), 0 (the other end) or −c_{a,k} (mode k = i − 2)
+    y = [[1.0, None] + [-ck for ck in mc.c[0]], [None, 1.0] + [-ck for ck in mc.c[1]]]
 
-    def entry(a, b):
-        out = k_el[:, a, b][:, None] - m_el[:, a, b][:, None] * e
+    def form(x, ya, yb):  # Σ_ij y_a,i x_ij y_b,j over the non-zero entries, (n_el, M)
+        total = 0.0
+        for i, yi in enumerate(ya):
+            for j, yj in enumerate(yb):
+                if yi is not None and yj is not None:
+                    total = total + (x[:, i, j][:, None] * yi) * yj
+        return total
+
+    def tangent(i, j):
+        # dA♭_ij/dE = −M_ij + Σ_k (Q_ik c_jk + c_ik Q_jk − c_ik c_jk)
+        slope = -m_el[:, i * p, j * p][:, None]
         for k in range(p - 1):
-            ak = pk[:, 0 if a == 0 else 1, k][:, None] - qk[:, 0 if a == 0 else 1, k][:, None] * e
-            bk = pk[:, 0 if b == 0 else 1, k][:, None] - qk[:, 0 if b == 0 else 1, k][:, None] * e
-            out = out - ak * bk / (mu[:, k][:, None] - e)
-        return out
+            ci, cj = mc.c[i][k], mc.c[j][k]
+            slope = slope + mc.q[:, i, k][:, None] * cj + ci * mc.q[:, j, k][:, None] - ci * cj
+        return form(dk_t, y[i], y[j]) - e * form(dm_t, y[i], y[j]) + slope * de
 
-    first, last, off = entry(0, 0), entry(p, p), entry(0, p)
-    zero = jnp.zeros_like(first[:1])
-    diag = jnp.concatenate([first, zero]) + jnp.concatenate([zero, last])
-    return diag, off
+    return out, _assemble(tangent(0, 0), tangent(1, 1), tangent(0, 1))
+
+
+def _row_sums(terms):
+    """Σ over the last (energy) axis of every array in ``terms``, in one pass (a variadic reduction:
+    their elementwise producers are fused into it, nothing of their size is stored)."""
+    zeros = tuple(jnp.zeros((), t.dtype) for t in terms)
+    return lax.reduce(tuple(terms), zeros, lambda x, y: tuple(a + b for a, b in zip(x, y)), (terms[0].ndim - 1,))
+
+
+@jax.custom_vjp
+def _condensed_corner_green(k_el, m_el, nodes, energies, sigma_l, sigma_r):
+    """G_{N,0}(E) (M,) of the condensed end-value system (eqs. 14.4–14.5); real ``energies``.
+
+    :func:`.qtbm.corner_green` on the coefficients of :func:`condensed`. The custom VJP
+    (physics.md eq. 14.5b) stores only the inputs. The reverse pass recomputes the
+    condensation, takes the cotangents Ā♭(E) of every element entry from
+    :func:`.qtbm.corner_green`'s own (recomputing) VJP, and reduces them over the energies in
+    one pass into per-element cotangents of K and M — Σ_E w(E)·Σ_ab Ā♭_ab y_a y_bᵀ with the
+    element solutions y_a(E) in the (ends, interior modes) basis (w = 1 for K, −E for M) —
+    plus Ē(E) = Σ_el Ā♭(E) : dA♭/dE. Nothing of size elements × energies is stored between
+    the passes.
+    """
+    diag, off = condensed_rational(k_el, m_el, nodes, energies)
+    return corner_green(diag, -off, jnp.zeros_like(energies), sigma_l, sigma_r)
+
+
+def _condensed_corner_green_fwd(k_el, m_el, nodes, energies, sigma_l, sigma_r):
+    args = (k_el, m_el, nodes, energies, sigma_l, sigma_r)
+    return _condensed_corner_green(*args), args
+
+
+def _condensed_corner_green_bwd(args, g_bar):
+    k_el, m_el, nodes, energies, sigma_l, sigma_r = args
+    p = k_el.shape[-1] - 1
+    e = energies
+    mc = mode_couplings(k_el, m_el, nodes, e)
+    diag, off = _assemble(*_entries(k_el, m_el, mc, e))
+    zero = jnp.zeros_like(e)
+    _, pull = jax.vjp(lambda d, h, sl, sr: corner_green(d, h, zero, sl, sr), diag, -off, sigma_l, sigma_r)
+    d_bar, h_bar, sigma_l_bar, sigma_r_bar = pull(g_bar)
+    # Ā♭ per element and energy (n_el, M), symmetric: the off-diagonal cotangent is shared by A♭_0p and A♭_p0
+    s00, s11, s01 = d_bar[:-1], d_bar[1:], -0.5 * h_bar
+    c0, c1 = mc.c
+    r0 = [s00 * c0[k] + s01 * c1[k] for k in range(p - 1)]  # (Ā♭ c)_0k
+    r1 = [s01 * c0[k] + s11 * c1[k] for k in range(p - 1)]  # (Ā♭ c)_1k
+    pairs = [(k, l) for k in range(p - 1) for l in range(k, p - 1)]
+    # entries of Σ_ab Ā♭_ab y_a y_bᵀ: ends × ends, ends × modes (−Ā♭c), modes × modes (cᵀĀ♭c)
+    terms = [s00, s01, s11] + r0 + r1 + [r0[k] * c0[l] + r1[k] * c1[l] for k, l in pairs]
+    sums = _row_sums(terms + [-e * t for t in terms])
+    n = len(terms)
+
+    def projected(w):  # (n_el, p+1, p+1) in the (ends, modes) basis
+        ends = jnp.stack([jnp.stack([w[0], w[1]], -1), jnp.stack([w[1], w[2]], -1)], -2)
+        cross = -jnp.stack([jnp.stack(w[3:3 + p - 1], -1), jnp.stack(w[3 + p - 1:3 + 2 * (p - 1)], -1)], -2) if p > 1 else \
+            jnp.zeros(ends.shape[:-1] + (0,), ends.dtype)
+        modes = jnp.zeros(ends.shape[:-2] + (p - 1, p - 1), ends.dtype)
+        for (k, l), x in zip(pairs, w[3 + 2 * (p - 1):]):
+            modes = modes.at[:, k, l].set(x).at[:, l, k].set(x)
+        return jnp.concatenate([jnp.concatenate([ends, cross], -1),
+                                jnp.concatenate([jnp.swapaxes(cross, -1, -2), modes], -1)], -2)
+
+    k_bar = _unproject(projected(sums[:n]), mc.v, p)
+    m_bar = _unproject(projected(sums[n:]), mc.v, p)
+    # Ē = Σ_el Ā♭ : dA♭/dE, with dA♭_ab/dE = −M_ab + Σ_k (Q_ak c_bk + c_ak Q_bk − c_ak c_bk)
+    slope = -(s00 * m_el[:, 0, 0][:, None] + 2.0 * s01 * m_el[:, 0, p][:, None] + s11 * m_el[:, p, p][:, None])
+    for k in range(p - 1):
+        slope = slope + (2.0 * mc.q[:, 0, k][:, None] - c0[k]) * r0[k] + (2.0 * mc.q[:, 1, k][:, None] - c1[k]) * r1[k]
+    return k_bar, m_bar, jnp.zeros_like(nodes), jnp.sum(slope, axis=0), sigma_l_bar, sigma_r_bar
+
+
+_condensed_corner_green.defvjp(_condensed_corner_green_fwd, _condensed_corner_green_bwd)
 
 
 def lead_flux(energies, u_lead, m_lead):
@@ -361,9 +535,8 @@ def transmission_on_mesh(nodes, u_q, c_q, leads, energies, order: int):
     :func:`.qtbm.corner_green` with energy-resolved coefficients.
     """
     k_el, m_el = element_matrices(nodes, u_q, c_q, order)
-    diag, off = condensed(k_el, m_el, nodes, energies)
     sigma_l, sigma_r, flux_l, flux_r, both = _self_energies(energies, nodes, leads)
-    g = corner_green(diag, -off, jnp.zeros_like(energies), sigma_l, sigma_r)
+    g = _condensed_corner_green(k_el, m_el, nodes, energies, sigma_l, sigma_r)
     return jnp.where(both, 4.0 * flux_l * flux_r * jnp.abs(g) ** 2, 0.0)
 
 
