@@ -92,6 +92,14 @@ def add_stack_options(parser, profiles: bool) -> None:
     )
     if profiles:
         parser.add_argument(
+            "--discretisation", choices=("fd", "fem"), default=None,
+            help="--model stack only: 'fd' = finite differences with smoothed interfaces on an error-controlled "
+            "grid (default); 'fem' = finite elements with abrupt interfaces (physics.md §14; with "
+            "--self-consistent the Schrödinger-Poisson sweep of §14.11), degree 3 and 4 on the graded mesh, "
+            "the p = 4 result written and |J_3 - J_4| reported as its error estimate against --grid-tolerance. "
+            "Not yet with --points, --plot or --save-profiles; temperature > 0",
+        )
+        parser.add_argument(
             "--save-profiles", metavar="DIR",
             help="--model stack only: write into DIR (created if missing) the band diagram (conduction band, "
             "electrostatic/Hartree potential, quasi-Fermi level, eV vs nm), electron density (cm^-3), T(E) and "
@@ -105,7 +113,7 @@ def add_stack_options(parser, profiles: bool) -> None:
 
 
 STACK_ONLY_OPTIONS = {"points": "--points", "grid_tolerance": "--grid-tolerance", "save_profiles": "--save-profiles",
-                      "profile_biases": "--profile-biases"}
+                      "profile_biases": "--profile-biases", "discretisation": "--discretisation"}
 
 
 def reject_stack_only_options(args) -> None:
@@ -215,6 +223,10 @@ def cmd_simulate_stack(args, argv: list[str]) -> int:
     from .stack_profiles import (SC_JV_COLUMNS, check_profile_dir, iv_csv_text_columns,  # noqa: PLC0415
                                  stack_bias_profiles, stage_profiles)
 
+    if args.discretisation == "fem":
+        from .stack_fem import cmd_simulate_stack_fem  # noqa: PLC0415
+
+        return cmd_simulate_stack_fem(args, argv)
     formats = check_outputs({"--csv": args.csv, "--plot": args.plot}, [args.params])
     f = read_stack_json(args.params)
     temperature = args.temperature if args.temperature is not None else (f.temperature_K or 300.0)
