@@ -22,16 +22,17 @@ masses, permittivities and dopings — no smoothing width).
   project's Anderson mixing (:mod:`.numerics.anderson`) on the global node values of U_H.
   Convergence: max|F(U) − U| < ``tol_eV`` at the GLL nodes, F the plain map U_band + U_H[n[U]].
 
-Gradients (physics.md eq. 11.5, 14.15a) by the implicit function theorem, never by unrolling: the
+Gradients (physics.md eqs. 11.5, 14.15a) by the implicit function theorem, never by unrolling: the
 outputs (U_H at the nodes, n at the quadrature points, J) come from :func:`fem_solution_outputs`, a
 ``custom_vjp`` at the converged U_H*. Its backward pass solves the adjoint of the Galerkin residual
-R(U_H, θ) = K U_H + load((q²/ε₀)(N_D − n[U_H])) (Dirichlet rows removed), Jᵀλ = ū, by GMRES
-(:mod:`.numerics.gmres`) with the matrix-free Jᵀv from ``jax.vjp`` of R at fixed θ, right-preconditioned
-by the predictor's element-local Jacobian of eq. 14.15; then θ̄ = ∂(outputs)/∂θ − λ·∂R/∂θ in one
-reverse pass. θ is the :class:`FemPoint`: the element ends (which move with the thicknesses, eq.
-14.7 — the mesh topology is static), the layer fields at the quadrature points, the lead values,
-μ_L, μ_R and the Dirichlet values, so ``jax.grad`` of J reaches the stack's thicknesses, Al
-fractions and dopings through :func:`solve_self_consistent_fem` (eagerly).
+R(U_H, n, θ) = K U_H + load((q²/ε₀)(N_D − n)) (Dirichlet rows removed) together with n = ρ(U_H, θ)
+(:func:`fem_adjoint_solve`: eliminating the density's adjoint gives 𝒥ᵀλ = ū, 𝒥 the Jacobian of
+:func:`galerkin_residual`) by restarted GMRES (:mod:`.numerics.gmres`), matrix-free with (∂ρ/∂U)ᵀ
+from ``jax.vjp`` of the density at fixed θ, right-preconditioned by the predictor's element-local
+Jacobian of eq. 14.15; then θ̄ in one reverse pass. θ is the :class:`FemPoint`: the element ends
+(which move with the thicknesses, eq. 14.7 — the mesh topology is static), the layer fields at the
+quadrature points, the lead values, μ_L, μ_R and the Dirichlet values, so ``jax.grad`` reaches the
+stack's thicknesses, Al fractions and dopings through :func:`solve_self_consistent_fem` (eagerly).
 
 Bias sweeps with continuation and branch keeping: :func:`.selfconsistent.self_consistent_iv` with a
 :class:`FemSolverConfig`.
@@ -282,9 +283,10 @@ def _residual_from_density(u_glob, n_q, pt: FemPoint, order: int):
 
 
 def galerkin_residual(u_int, pt: FemPoint, order: int, cfg: FemDensityConfig):
-    """R(U_H, θ) of physics.md eq. 14.15a at the interior nodes (eV/nm): zero at the self-consistent U_H.
+    """R(U_H, ρ(U_H, θ), θ) of physics.md eq. 14.15a at the interior nodes (eV/nm): zero at the self-consistent U_H.
 
-    ``u_int``: U_H at the interior global GLL nodes; the ends are ``pt.uh_left``, ``pt.uh_right``.
+    The Galerkin Poisson residual K U_H + load((q²/ε₀)(N_D − n)) with the density of eq. 14.13 at
+    U_H. ``u_int``: U_H at the interior global GLL nodes; the ends are ``pt.uh_left``, ``pt.uh_right``.
     """
     u_glob = _embed(u_int, pt)
     n_q, _ = _density(u_glob, pt, order, cfg)
@@ -338,14 +340,14 @@ def _hartree_q(u_glob, order: int):
 
 
 def fem_adjoint_solve(pt: FemPoint, u_glob, u_bar, config: FemSolverConfig, n_bar=None):
-    """Adjoint (λ, ν) of the fixed point at ``u_glob`` written as R(U_H, n, θ) = 0, n − ρ(U_H, θ) = 0 (physics.md eq. 14.15a).
+    """Adjoint (λ, ν) of the fixed point at ``u_glob`` as R(U_H, n, θ) = 0, n − ρ(U_H, θ) = 0 (physics.md eq. 14.15a).
 
     R = K U_H + load((q²/ε₀)(N_D − n)) (interior rows), ρ the density of eq. 14.13 at the quadrature
     points. The transposed system
 
         K λ − (∂ρ/∂U)ᵀν = ``u_bar``,   ν − (q²/ε₀)loadᵀλ = ``n_bar``   (default 0)
 
-    is, after eliminating ν, Jᵀλ = ū + (∂ρ/∂U)ᵀn̄ with J = ∂R/∂U_H the Jacobian of
+    is, after eliminating ν, 𝒥ᵀλ = ū + (∂ρ/∂U)ᵀn̄ with 𝒥 the Jacobian of
     :func:`galerkin_residual`. Solved by right-preconditioned restarted GMRES (:mod:`.numerics.gmres`)
     on (λ, ν) together, so the density's reverse pass has one call site: (∂ρ/∂U)ᵀ by ``jax.vjp`` of ρ
     at fixed θ = ``pt`` (one linearisation, reused by every product). Preconditioner: the same
@@ -402,7 +404,7 @@ def _adjoint(pt: FemPoint, u_glob, linearization, u_bar, n_bar, config: FemSolve
 
 @partial(jax.custom_vjp, nondiff_argnums=(2,))
 def fem_solution_outputs(pt: FemPoint, u_star, config: FemSolverConfig):
-    """(U_H at the global nodes, n_q in nm⁻³, J in A/cm²) at the converged U_H* = ``u_star``; differentiable in θ = ``pt``.
+    """(U_H at the global nodes, n_q in nm⁻³, J in A/cm²) at the converged U_H* = ``u_star``, differentiable in θ = ``pt``.
 
     The values are those at U_H* with its end entries replaced by ``pt.uh_left``, ``pt.uh_right``.
     The VJP is the implicit-function theorem (physics.md eqs. 11.5, 14.15a), never the unrolled
@@ -411,7 +413,7 @@ def fem_solution_outputs(pt: FemPoint, u_star, config: FemSolverConfig):
         Kλ − (∂ρ/∂U)ᵀν = Ū_int + (∂J/∂U)ᵀJ̄,   ν − (q²/ε₀)loadᵀλ = n̄   (:func:`fem_adjoint_solve`),
         θ̄ = ∇_θ[ν·ρ(U_H*, θ) − λ·R(U_H*, n*, θ) + J̄·J + Ū_0 U_H(0) + Ū_N U_H(L)],
 
-    i.e. Jᵀλ = Ū_int + (∂n/∂U)ᵀn̄ + (∂J/∂U)ᵀJ̄; the last line is one reverse pass through the
+    i.e. 𝒥ᵀλ = Ū_int + (∂n/∂U)ᵀn̄ + (∂J/∂U)ᵀJ̄ (𝒥 the Jacobian of :func:`galerkin_residual`); the last line is one reverse pass through the
     density, the current, K and the loads (the element ends move with θ). ``u_star`` gets no
     cotangent.
     """
@@ -440,13 +442,17 @@ def _outputs_bwd_jit(pt, u_glob, cts, config):
     # one linearisation of the density and one of the current in (U_H, θ); the density's transpose is
     # applied in the GMRES products (U_H part) and once more for θ̄ (θ part)
     n_q, rho_vjp = jax.vjp(lambda ui, pp: _density(_embed(ui, pp), pp, order, cfg)[0], u_int, pt)
-    _, j_vjp = jax.vjp(lambda ui, pp: current_density_on_mesh(pp.nodes, pp.band_q + _hartree_q(_embed(ui, pp), order), pp,
-                                                              order, cfg), u_int, pt)
+
+    def current(ui, pp):
+        return current_density_on_mesh(pp.nodes, pp.band_q + _hartree_q(_embed(ui, pp), order), pp, order, cfg)
+
+    _, j_vjp = jax.vjp(current, u_int, pt)
     j_u, j_theta = j_vjp(j_bar)
     lam, nu, rel, count = _adjoint(pt, u_glob, (n_q, lambda w: rho_vjp(w)[:1]), u_bar[1:-1] + j_u, n_bar, config)
 
     def explicit(pp):  # the rest of θ̄ at fixed (U_H*, n*): −λ·R(U, n*, θ) and the Dirichlet ends
-        return -jnp.sum(lam * _residual_from_density(_embed(u_int, pp), n_q, pp, order)) + u_bar[0] * pp.uh_left + u_bar[-1] * pp.uh_right
+        r = _residual_from_density(_embed(u_int, pp), n_q, pp, order)
+        return -jnp.sum(lam * r) + u_bar[0] * pp.uh_left + u_bar[-1] * pp.uh_right
 
     p_bar = jax.tree_util.tree_map(lambda a, b, c: a + b + c, rho_vjp(nu)[1], j_theta, jax.grad(explicit)(pt))
     return p_bar._replace(emitter_mask=jnp.zeros_like(pt.emitter_mask)), rel, count
