@@ -296,39 +296,37 @@ def interior_modes(k_el, nodes, order: int):
     return mu, v
 
 
-class ModeCouplings(NamedTuple):
-    """The per-energy data of the condensation (eq. 14.5) of every element (:func:`mode_couplings`).
+class _Couplings(NamedTuple):
+    """Per-element data of the condensation (eq. 14.5): the interior modes (μ (n_el, p−1), V (n_el, p−1, p−1)),
+    P = K_bi V and Q = M_bi V (n_el, 2, p−1; b ∈ {first, last node}), and M_bb (n_el, 2, 2)."""
 
-    Attributes:
-      a, c: nested lists [b][k] of (n_el, M) arrays, b ∈ {0: first, 1: last node}, k an
-        interior mode: a_bk(E) = P_bk − E·Q_bk and c_bk(E) = a_bk(E)/(μ_k − E).
-      q: Q = M_bi V, (n_el, 2, p−1).
-      v: the interior modes V of :func:`interior_modes`, (n_el, p−1, p−1).
-    """
-
-    a: list
-    c: list
-    q: jax.Array
+    mu: jax.Array
     v: jax.Array
+    pk: jax.Array
+    qk: jax.Array
+    m_bb: jax.Array
 
 
-def mode_couplings(k_el, m_el, nodes, energies) -> ModeCouplings:
-    """Interior modes and the end–mode couplings of eq. 14.5 at every energy (:class:`ModeCouplings`).
-
-    −Σ_k v_k c_bk(E) is the interior response A_ii(E)⁻¹A_ib(E) to a unit value at end b
-    (and zero at the other), so c is all that the condensation and its derivatives need per
-    energy. Kept as one (n_el, M) array per (b, k): elementwise producers that XLA fuses into
-    their consumers instead of storing one (n_el, 2, p−1, M) array.
-    """
+def _couplings(k_el, m_el, nodes) -> _Couplings:
     p = k_el.shape[-1] - 1
     mu, v = interior_modes(k_el, nodes, p)
     ends = np.array([0, p])
-    pk = jnp.einsum("ebi,eik->ebk", k_el[:, ends][:, :, 1:p], v)  # (n_el, 2, p−1)
+    pk = jnp.einsum("ebi,eik->ebk", k_el[:, ends][:, :, 1:p], v)
     qk = jnp.einsum("ebi,eik->ebk", m_el[:, ends][:, :, 1:p], v)
-    e = energies
-    a = [[pk[:, b, k][:, None] - qk[:, b, k][:, None] * e for k in range(p - 1)] for b in range(2)]
-    c = [[a[b][k] / (mu[:, k][:, None] - e) for k in range(p - 1)] for b in range(2)]
-    return ModeCouplings(a, c, qk, v)
+    return _Couplings(mu, v, pk, qk, m_el[:, ends][:, :, ends])
+
+
+def _responses(cp: _Couplings, energies):
+    """a_bk(E) = P_bk − E·Q_bk and c_bk(E) = a_bk(E)/(μ_k − E) as nested lists [b][k] of (..., M) arrays.
+
+    −Σ_k v_k c_bk(E) is the interior response A_ii(E)⁻¹A_ib(E) to a unit value at end b and
+    zero at the other, so c is all that the condensation and its derivatives need per energy.
+    Works for all elements at once (n_el leading) or for one element inside a scan.
+    """
+    n_modes = cp.mu.shape[-1]
+    a = [[cp.pk[..., b, k, None] - cp.qk[..., b, k, None] * energies for k in range(n_modes)] for b in range(2)]
+    c = [[a[b][k] / (cp.mu[..., k, None] - energies) for k in range(n_modes)] for b in range(2)]
+    return a, c
 
 
 def _assemble(first, last, off):
@@ -337,23 +335,20 @@ def _assemble(first, last, off):
     return jnp.concatenate([first, zero]) + jnp.concatenate([zero, last]), off
 
 
-def _entries(k_el, m_el, mc: ModeCouplings, energies):
-    """A♭_00, A♭_pp, A♭_0p (n_el, M) of eq. 14.5 from the couplings of :func:`mode_couplings`."""
+def condensed_rational(k_el, m_el, nodes, energies):
+    """:func:`condensed` without its custom derivative rule (autodiff differentiates the
+    eigendecomposition of :func:`interior_modes`): the same values; the reference that the
+    derivative rules are tested against."""
     p = k_el.shape[-1] - 1
+    a, c = _responses(_couplings(k_el, m_el, nodes), energies)
 
-    def entry(i, j):  # i, j ∈ {0, 1}: the first and last node
+    def entry(i, j):  # A♭_ij of eq. 14.5, i, j ∈ {0, 1}: the first and last node
         out = k_el[:, i * p, j * p][:, None] - m_el[:, i * p, j * p][:, None] * energies
         for k in range(p - 1):
-            out = out - mc.a[i][k] * mc.c[j][k]
+            out = out - a[i][k] * c[j][k]
         return out
 
-    return entry(0, 0), entry(1, 1), entry(0, 1)
-
-
-def condensed_rational(k_el, m_el, nodes, energies):
-    """:func:`condensed` without its custom derivative rule (autodiff through the eigendecomposition of
-    :func:`interior_modes`): the same values; the reference that the rule is tested against."""
-    return _assemble(*_entries(k_el, m_el, mode_couplings(k_el, m_el, nodes, energies), energies))
+    return _assemble(entry(0, 0), entry(1, 1), entry(0, 1))
 
 
 @jax.custom_jvp
@@ -372,32 +367,32 @@ def condensed(k_el, m_el, nodes, energies):
     ``energies`` may be complex (A♭ is holomorphic in E).
 
     Derivatives (physics.md eq. 14.5a; a custom JVP, which JAX transposes for reverse mode):
-    dA♭_ab(E) = y_aᵀ(dK − E·dM − dE·M)y_b, with y_a(E) the element solution for a unit value
-    at end a and zero at the other (interior part −Σ_k v_k c_ak(E), :func:`mode_couplings`).
-    No derivative of the eigendecomposition is needed: dK and dM enter once per element,
-    projected on (ends, interior modes), and per energy only elementwise products of the
-    c_ak(E). ``nodes`` enter the values only through M_ii = (h/2)·M̂_ii, so their derivative
-    is carried by ``m_el`` (consistent with :func:`element_matrices`) and the tangent of
-    ``nodes`` is not used. :func:`transmission_on_mesh` has its own, cheaper reverse pass
+    dA♭_ab(E) = y_aᵀ(dK − E·dM − dE·M)y_b, y_a(E) the element solution for a unit value at
+    end a and zero at the other (interior part −Σ_k v_k c_ak(E)). No derivative of the
+    eigendecomposition is needed: dK and dM are projected once per element on (ends,
+    interior modes), and per energy only elementwise products of the c_ak(E) remain.
+    ``nodes`` enter the values only through M_ii = (h/2)·M̂_ii, so their derivative is
+    carried by ``m_el`` (consistent with :func:`element_matrices`) and the tangent of
+    ``nodes`` is not used. :func:`transmission_on_mesh` has its own recomputing reverse pass
     (:func:`_condensed_corner_green`).
     """
     return condensed_rational(k_el, m_el, nodes, energies)
 
 
-def _project(x, v, p):
-    """x (n_el, p+1, p+1) in the basis (first end, last end, interior modes): Tᵀ x T (energy-independent)."""
+def _to_modes(x, v, p):
+    """Tᵀ x T: x (n_el, p+1, p+1) in the basis (first end, last end, interior modes) (energy-independent)."""
     idx = np.array([0, p])
     xi = jnp.einsum("eij,ejk->eik", x[:, :, 1:p], v)  # columns on the modes
-    top = jnp.concatenate([x[:, :, idx], xi], axis=2)  # (n_el, p+1, p+1): rows still nodal
+    top = jnp.concatenate([x[:, :, idx], xi], axis=2)  # rows still nodal
     return jnp.concatenate([top[:, idx], jnp.einsum("eik,eij->ekj", v, top[:, 1:p])], axis=1)
 
 
-def _unproject(x, v, p):
-    """The transpose map of :func:`_project`: T x Tᵀ, from (ends, modes) back to the nodal basis."""
+def _from_modes(x, v, p):
+    """T x Tᵀ, the transpose of :func:`_to_modes`: from (ends, modes) back to the element's nodal basis."""
     idx = np.array([0, p])
-    side = jnp.einsum("eak,eik->eai", x[:, :2, 2:], v)  # (n_el, 2, p−1): ends × interior nodes
     out = jnp.zeros(x.shape, x.dtype).at[:, idx[:, None], idx[None, :]].set(x[:, :2, :2])
-    out = out.at[:, idx, 1:p].set(side).at[:, 1:p, idx].set(jnp.einsum("eka,eik->eia", x[:, 2:, :2], v))
+    out = out.at[:, idx, 1:p].set(jnp.einsum("eak,eik->eai", x[:, :2, 2:], v))
+    out = out.at[:, 1:p, idx].set(jnp.einsum("eka,eik->eia", x[:, 2:, :2], v))
     return out.at[:, 1:p, 1:p].set(jnp.einsum("eik,ekl,ejl->eij", v, x[:, 2:, 2:], v))
 
 
@@ -406,14 +401,14 @@ def _condensed_jvp(primals, tangents):
     k_el, m_el, nodes, energies = primals
     dk, dm, _, de = tangents
     p = k_el.shape[-1] - 1
-    mc = mode_couplings(k_el, m_el, nodes, energies)
     e = energies
-    out = _assemble(*_entries(k_el, m_el, mc, e))
-    dk_t, dm_t = _project(dk, mc.v, p), _project(dm, mc.v, p)
-    # y_a(E) in the projected basis: entry i is 1 (i = a), 0 (the other end) or −c_{a,k} (mode k = i − 2)
-    y = [[1.0, None] + [-ck for ck in mc.c[0]], [None, 1.0] + [-ck for ck in mc.c[1]]]
+    cp = _couplings(k_el, m_el, nodes)
+    _, c = _responses(cp, e)
+    dk_t, dm_t = _to_modes(dk, cp.v, p), _to_modes(dm, cp.v, p)
+    # y_a(E) in the (ends, modes) basis: 1 at end a, 0 (None) at the other end, −c_ak at mode k
+    y = [[1.0, None] + [-ck for ck in c[0]], [None, 1.0] + [-ck for ck in c[1]]]
 
-    def form(x, ya, yb):  # Σ_ij y_a,i x_ij y_b,j over the non-zero entries, (n_el, M)
+    def form(x, ya, yb):  # y_aᵀ x y_b over the non-zero entries, (n_el, M)
         total = 0.0
         for i, yi in enumerate(ya):
             for j, yj in enumerate(yb):
@@ -423,34 +418,26 @@ def _condensed_jvp(primals, tangents):
 
     def tangent(i, j):
         # dA♭_ij/dE = −M_ij + Σ_k (Q_ik c_jk + c_ik Q_jk − c_ik c_jk)
-        slope = -m_el[:, i * p, j * p][:, None]
+        slope = -cp.m_bb[:, i, j][:, None]
         for k in range(p - 1):
-            ci, cj = mc.c[i][k], mc.c[j][k]
-            slope = slope + mc.q[:, i, k][:, None] * cj + ci * mc.q[:, j, k][:, None] - ci * cj
+            slope = slope + cp.qk[:, i, k][:, None] * c[j][k] + c[i][k] * cp.qk[:, j, k][:, None] - c[i][k] * c[j][k]
         return form(dk_t, y[i], y[j]) - e * form(dm_t, y[i], y[j]) + slope * de
 
-    return out, _assemble(tangent(0, 0), tangent(1, 1), tangent(0, 1))
-
-
-def _row_sums(terms):
-    """Σ over the last (energy) axis of every array in ``terms``, in one pass (a variadic reduction:
-    their elementwise producers are fused into it, nothing of their size is stored)."""
-    zeros = tuple(jnp.zeros((), t.dtype) for t in terms)
-    return lax.reduce(tuple(terms), zeros, lambda x, y: tuple(a + b for a, b in zip(x, y)), (terms[0].ndim - 1,))
+    return condensed_rational(k_el, m_el, nodes, e), _assemble(tangent(0, 0), tangent(1, 1), tangent(0, 1))
 
 
 @jax.custom_vjp
 def _condensed_corner_green(k_el, m_el, nodes, energies, sigma_l, sigma_r):
     """G_{N,0}(E) (M,) of the condensed end-value system (eqs. 14.4–14.5); real ``energies``.
 
-    :func:`.qtbm.corner_green` on the coefficients of :func:`condensed`. The custom VJP
+    :func:`.qtbm.corner_green` on the coefficients of :func:`condensed`. Its custom VJP
     (physics.md eq. 14.5b) stores only the inputs. The reverse pass recomputes the
     condensation, takes the cotangents Ā♭(E) of every element entry from
-    :func:`.qtbm.corner_green`'s own (recomputing) VJP, and reduces them over the energies in
-    one pass into per-element cotangents of K and M — Σ_E w(E)·Σ_ab Ā♭_ab y_a y_bᵀ with the
-    element solutions y_a(E) in the (ends, interior modes) basis (w = 1 for K, −E for M) —
-    plus Ē(E) = Σ_el Ā♭(E) : dA♭/dE. Nothing of size elements × energies is stored between
-    the passes.
+    :func:`.qtbm.corner_green`'s own recomputing VJP, and then runs one scan over the
+    elements that regenerates each element's c(E) and reduces over the energies as it goes:
+    K̄ = Σ_E Σ_ab Ā♭_ab y_a y_bᵀ and M̄ = −Σ_E E·(same) in the (ends, modes) basis, and
+    Ē(E) = Σ_el Ā♭(E) : dA♭/dE. Nothing of size elements × energies is formed besides the
+    recurrence's own coefficients and cotangents.
     """
     diag, off = condensed_rational(k_el, m_el, nodes, energies)
     return corner_green(diag, -off, jnp.zeros_like(energies), sigma_l, sigma_r)
@@ -465,39 +452,42 @@ def _condensed_corner_green_bwd(args, g_bar):
     k_el, m_el, nodes, energies, sigma_l, sigma_r = args
     p = k_el.shape[-1] - 1
     e = energies
-    mc = mode_couplings(k_el, m_el, nodes, e)
-    diag, off = _assemble(*_entries(k_el, m_el, mc, e))
+    diag, off = condensed_rational(k_el, m_el, nodes, e)
     zero = jnp.zeros_like(e)
     _, pull = jax.vjp(lambda d, h, sl, sr: corner_green(d, h, zero, sl, sr), diag, -off, sigma_l, sigma_r)
     d_bar, h_bar, sigma_l_bar, sigma_r_bar = pull(g_bar)
-    # Ā♭ per element and energy (n_el, M), symmetric: the off-diagonal cotangent is shared by A♭_0p and A♭_p0
-    s00, s11, s01 = d_bar[:-1], d_bar[1:], -0.5 * h_bar
-    c0, c1 = mc.c
-    r0 = [s00 * c0[k] + s01 * c1[k] for k in range(p - 1)]  # (Ā♭ c)_0k
-    r1 = [s01 * c0[k] + s11 * c1[k] for k in range(p - 1)]  # (Ā♭ c)_1k
+    cp = _couplings(k_el, m_el, nodes)
     pairs = [(k, l) for k in range(p - 1) for l in range(k, p - 1)]
-    # entries of Σ_ab Ā♭_ab y_a y_bᵀ: ends × ends, ends × modes (−Ā♭c), modes × modes (cᵀĀ♭c)
-    terms = [s00, s01, s11] + r0 + r1 + [r0[k] * c0[l] + r1[k] * c1[l] for k, l in pairs]
-    sums = _row_sums(terms + [-e * t for t in terms])
-    n = len(terms)
 
-    def projected(w):  # (n_el, p+1, p+1) in the (ends, modes) basis
-        ends = jnp.stack([jnp.stack([w[0], w[1]], -1), jnp.stack([w[1], w[2]], -1)], -2)
-        cross = -jnp.stack([jnp.stack(w[3:3 + p - 1], -1), jnp.stack(w[3 + p - 1:3 + 2 * (p - 1)], -1)], -2) if p > 1 else \
-            jnp.zeros(ends.shape[:-1] + (0,), ends.dtype)
-        modes = jnp.zeros(ends.shape[:-2] + (p - 1, p - 1), ends.dtype)
-        for (k, l), x in zip(pairs, w[3 + 2 * (p - 1):]):
-            modes = modes.at[:, k, l].set(x).at[:, l, k].set(x)
-        return jnp.concatenate([jnp.concatenate([ends, cross], -1),
-                                jnp.concatenate([jnp.swapaxes(cross, -1, -2), modes], -1)], -2)
+    def element(e_bar, x):
+        cp_e, s00, s11, h = x
+        s01 = -0.5 * h  # Ā♭ symmetric: the off-diagonal cotangent is shared by A♭_0p and A♭_p0
+        _, (c0, c1) = _responses(cp_e, e)
+        r0 = [s00 * c0[k] + s01 * c1[k] for k in range(p - 1)]  # (Ā♭c)_0k
+        r1 = [s01 * c0[k] + s11 * c1[k] for k in range(p - 1)]  # (Ā♭c)_1k
+        # Σ_ab Ā♭_ab y_a y_bᵀ: ends × ends (Ā♭), ends × modes (−Ā♭c), modes × modes (cᵀĀ♭c)
+        terms = [s00, s01, s11] + r0 + r1 + [r0[k] * c0[l] + r1[k] * c1[l] for k, l in pairs]
+        sums = jnp.stack([jnp.sum(t) for t in terms] + [-jnp.sum(e * t) for t in terms])
+        # dA♭_ab/dE = −M_ab + Σ_k (Q_ak c_bk + c_ak Q_bk − c_ak c_bk)
+        m_bb = cp_e.m_bb
+        slope = -(s00 * m_bb[0, 0] + 2.0 * s01 * m_bb[0, 1] + s11 * m_bb[1, 1])
+        for k in range(p - 1):
+            slope = slope + (2.0 * cp_e.qk[0, k] - c0[k]) * r0[k] + (2.0 * cp_e.qk[1, k] - c1[k]) * r1[k]
+        return e_bar + slope, sums
 
-    k_bar = _unproject(projected(sums[:n]), mc.v, p)
-    m_bar = _unproject(projected(sums[n:]), mc.v, p)
-    # Ē = Σ_el Ā♭ : dA♭/dE, with dA♭_ab/dE = −M_ab + Σ_k (Q_ak c_bk + c_ak Q_bk − c_ak c_bk)
-    slope = -(s00 * m_el[:, 0, 0][:, None] + 2.0 * s01 * m_el[:, 0, p][:, None] + s11 * m_el[:, p, p][:, None])
-    for k in range(p - 1):
-        slope = slope + (2.0 * mc.q[:, 0, k][:, None] - c0[k]) * r0[k] + (2.0 * mc.q[:, 1, k][:, None] - c1[k]) * r1[k]
-    return k_bar, m_bar, jnp.zeros_like(nodes), jnp.sum(slope, axis=0), sigma_l_bar, sigma_r_bar
+    e_bar, sums = lax.scan(element, jnp.zeros_like(e), (cp, d_bar[:-1], d_bar[1:], h_bar))
+    n = sums.shape[-1] // 2
+
+    def nodal(w):  # the per-element sums w (n_el, n) as a matrix in the (ends, modes) basis, then nodal
+        ends = jnp.stack([jnp.stack([w[:, 0], w[:, 1]], -1), jnp.stack([w[:, 1], w[:, 2]], -1)], -2)
+        cross = -jnp.reshape(w[:, 3:3 + 2 * (p - 1)], (w.shape[0], 2, p - 1))
+        modes = jnp.zeros((w.shape[0], p - 1, p - 1), w.dtype)
+        for i, (k, l) in enumerate(pairs):
+            modes = modes.at[:, k, l].set(w[:, 3 + 2 * (p - 1) + i]).at[:, l, k].set(w[:, 3 + 2 * (p - 1) + i])
+        x = jnp.concatenate([jnp.concatenate([ends, cross], -1), jnp.concatenate([jnp.swapaxes(cross, 1, 2), modes], -1)], -2)
+        return _from_modes(x, cp.v, p)
+
+    return nodal(sums[:, :n]), nodal(sums[:, n:]), jnp.zeros_like(nodes), e_bar, sigma_l_bar, sigma_r_bar
 
 
 _condensed_corner_green.defvjp(_condensed_corner_green_fwd, _condensed_corner_green_bwd)
