@@ -366,7 +366,7 @@ def condensed(k_el, m_el, nodes, energies):
     Element e contributes A♭_00 to diag_e, A♭_pp to diag_{e+1} and A♭_0p to off_e.
     ``energies`` may be complex (A♭ is holomorphic in E).
 
-    Derivatives (physics.md eq. 14.5a; a custom JVP, which JAX transposes for reverse mode):
+    Derivatives (physics.md §14.3; a custom JVP, which JAX transposes for reverse mode):
     dA♭_ab(E) = y_aᵀ(dK − E·dM − dE·M)y_b, y_a(E) the element solution for a unit value at
     end a and zero at the other (interior part −Σ_k v_k c_ak(E)). No derivative of the
     eigendecomposition is needed: dK and dM are projected once per element on (ends,
@@ -431,7 +431,7 @@ def _condensed_corner_green(k_el, m_el, nodes, energies, sigma_l, sigma_r):
     """G_{N,0}(E) (M,) of the condensed end-value system (eqs. 14.4–14.5); real ``energies``.
 
     :func:`.qtbm.corner_green` on the coefficients of :func:`condensed`. Its custom VJP
-    (physics.md eq. 14.5b) stores only the inputs. The reverse pass recomputes the
+    (physics.md §14.3) stores only the inputs. The reverse pass recomputes the
     condensation, takes the cotangents Ā♭(E) of every element entry from
     :func:`.qtbm.corner_green`'s own recomputing VJP, and then runs one scan over the
     elements that regenerates each element's c(E) and reduces over the energies as it goes:

@@ -1,4 +1,4 @@
-"""The custom derivative rules of the finite-element condensation (physics.md §14.3, eqs. 14.5a–b)
+"""The custom derivative rules of the finite-element condensation (physics.md §14.3, eq. 14.5)
 against the plain composition they replace: autodiff through the eigendecomposition of the
 element interiors (``fem.condensed_rational``) and the shared corner-Green recurrence
 (``qtbm.corner_green``). Values and gradients agree to ≤ 1e-10 relative, under jit, vmap and
