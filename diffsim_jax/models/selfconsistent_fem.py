@@ -59,10 +59,12 @@ from ..physics.constants import (
     K_B_EV_PER_K,
     RICHARDSON_A_PER_CM2_K2,
 )
+from ..physics.density import initial_grid
 from ..physics.fem_density import (
     FemDensityConfig,
     density_contour_on_mesh,
-    injection_grid,
+    real_axis_nodes,
+    update_resonances_fem,
 )
 from ..physics.fem_poisson import load_vectors, solve_dirichlet, stiffness_matrices
 from ..physics.layers import BARRIER_THRESHOLD, Stack, check_stack
@@ -89,9 +91,12 @@ class FemSolverConfig:
       max_iterations: outer iterations before giving up.
       newton_steps: Newton steps of the predictor's nonlinear Poisson solve per iteration.
       anderson_depth: Anderson history m (0: plain predictor).
-      density: :class:`.fem_density.FemDensityConfig`; 64 real-axis panels: the Fig. 8-type RTD's
-        J(V) moves by ≤ 0.2 % from 64 to 128 panels (24 panels: 3 % at 0.1 V; the fixed σ² panels
-        are not resonance-adapted).
+      density: :class:`.fem_density.FemDensityConfig` (64 real-axis panels; the narrow resonances get
+        their own share of the nodes, :func:`.fem_density.update_resonances_fem`).
+      adapt_until_eV, max_adapt_steps: the resonances of the real-axis grid are re-located at every
+        iteration while the residual exceeds ``adapt_until_eV`` (and for at most ``max_adapt_steps``
+        iterations), then the grid is frozen, so the converged U_H is the fixed point of one
+        quadrature (as :class:`.selfconsistent.SolverConfig`).
       notch_filling: "emitter" (states below the emitter band edge on the emitter side of the first
         barrier filled with μ_L, as the default of :mod:`.physics.density`) or "collector" (pure
         scattering states).
@@ -113,6 +118,8 @@ class FemSolverConfig:
     gmres_tol: float = 1e-10
     gmres_restart: int = 30
     gmres_maxiter: int = 6
+    adapt_until_eV: float = 1e-4
+    max_adapt_steps: int = 30
 
     def __post_init__(self):
         if self.on_failure not in ("raise", "warn"):
@@ -121,7 +128,9 @@ class FemSolverConfig:
             raise ValueError(f"notch_filling must be 'emitter' or 'collector', got {self.notch_filling!r}")
         if self.order not in fem.SUPPORTED_ORDERS:
             raise ValueError(f"order must be one of {fem.SUPPORTED_ORDERS}, got {self.order!r}")
-        for name in ("tol", "tol_eV", "gmres_tol"):
+        if not (isinstance(self.max_adapt_steps, int) and self.max_adapt_steps >= 0):
+            raise ValueError(f"max_adapt_steps must be an integer >= 0, got {self.max_adapt_steps!r}")
+        for name in ("tol", "tol_eV", "gmres_tol", "adapt_until_eV"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if not (isinstance(self.max_iterations, int) and self.max_iterations >= 1):
@@ -148,6 +157,7 @@ class FemPoint(NamedTuple):
     uh_right: jax.Array  # U_H(L)
     kT: jax.Array
     emitter_mask: jax.Array  # (n_el, q) 1.0 left of the first barrier's centre (notch_filling="emitter"), else 0
+    grid: Any = None  # the real-axis DensityGrid (None: plain √-panels); frozen, never differentiated
 
 
 def layer_fields(stack: Stack, x, materials=ALGAAS):
@@ -232,13 +242,25 @@ def _assemble(values_el, n_el, p):
     return jnp.zeros(n_el * p + 1).at[_scatter_index(n_el, p)].add(values_el)
 
 
+def _leads(pt: FemPoint):
+    """(U_L, U_R, m_L, m_R) of the leads: the band edges plus the Dirichlet U_H at 0 and L."""
+    return pt.band_ends[0] + pt.uh_left, pt.band_ends[1] + pt.uh_right, pt.mass_ends[0], pt.mass_ends[1]
+
+
+@partial(jax.jit, static_argnames=("order", "cfg"))
+def locate_resonances_fem(uh_glob, pt: FemPoint, order: int, cfg: FemDensityConfig):
+    """``pt.grid`` with the narrow resonances of the potential U_band + U_H re-located (physics.md §14.9)."""
+    u_q = pt.band_q + _hartree_q(uh_glob, order)
+    return update_resonances_fem(pt.grid, pt.nodes, u_q, pt.c_q, _leads(pt), pt.mu_left, pt.mu_right, pt.kT, order, cfg)
+
+
 def _density(uh_glob, pt: FemPoint, order: int, cfg: FemDensityConfig):
     n_el = pt.nodes.shape[0] - 1
     ref = fem.reference_element(order)
     uh_q = uh_glob[_scatter_index(n_el, order)] @ jnp.asarray(ref.basis).T  # (n_el, q)
-    leads = (pt.band_ends[0] + pt.uh_left, pt.band_ends[1] + pt.uh_right, pt.mass_ends[0], pt.mass_ends[1])
+    leads = _leads(pt)
     return density_contour_on_mesh(pt.nodes, pt.band_q + uh_q, pt.c_q, leads, pt.mu_left, pt.mu_right, pt.kT, order,
-                                   pt.emitter_mask, cfg), uh_q
+                                   pt.emitter_mask, cfg, grid=pt.grid), uh_q
 
 
 def _global(nodal):
@@ -319,12 +341,11 @@ def fem_iteration(uh_glob, pt: FemPoint, order: int, cfg: FemDensityConfig, newt
 @partial(jax.jit, static_argnames=("order", "cfg"))
 def current_density_on_mesh(nodes, u_q, pt: FemPoint, order: int, cfg: FemDensityConfig):
     """Tsu–Esaki J (A/cm², physics.md eq. 10.3) with 𝒯 from :func:`.fem.transmission_on_mesh` on the real-axis
-    nodes of the density (E = U_L + Wσ², eq. 14.12); transverse mass of the left contact, as :mod:`.physics.density`.
-    Resolves resonances as wide as the panels (single barriers); narrow double-barrier resonances need the
-    resonance-adapted grid of :func:`.stack_fem.current_density_fem`."""
-    leads = (pt.band_ends[0] + pt.uh_left, pt.band_ends[1] + pt.uh_right, pt.mass_ends[0], pt.mass_ends[1])
+    nodes of the density (``pt.grid``: √-panels plus the shares of the narrow resonances, physics.md §14.9);
+    transverse mass of the left contact, as :mod:`.physics.density`."""
+    leads = _leads(pt)
     e_top = jnp.maximum(pt.mu_left, pt.mu_right) + cfg.window_kT * pt.kT
-    energies, w = injection_grid(leads[0], e_top, cfg)
+    energies, w = real_axis_nodes(leads[0], e_top, cfg, pt.grid)
     trans = fem.transmission_on_mesh(nodes, u_q, pt.c_q, leads, energies, order)
     prefactor = RICHARDSON_A_PER_CM2_K2 * pt.mass_ends[0] * pt.kT / K_B_EV_PER_K**2  # A cm⁻² eV⁻¹
     return prefactor * jnp.sum(w * trans * (supply(energies, pt.mu_left, pt.kT) - supply(energies, pt.mu_right, pt.kT)))
@@ -455,7 +476,8 @@ def _outputs_bwd_jit(pt, u_glob, cts, config):
         return -jnp.sum(lam * r) + u_bar[0] * pp.uh_left + u_bar[-1] * pp.uh_right
 
     p_bar = jax.tree_util.tree_map(lambda a, b, c: a + b + c, rho_vjp(nu)[1], j_theta, jax.grad(explicit)(pt))
-    return p_bar._replace(emitter_mask=jnp.zeros_like(pt.emitter_mask)), rel, count
+    return p_bar._replace(emitter_mask=jnp.zeros_like(pt.emitter_mask),
+                          grid=jax.tree_util.tree_map(jnp.zeros_like, pt.grid)), rel, count
 
 
 def _outputs_bwd(config, res, cts):
@@ -483,7 +505,8 @@ class FemSelfConsistentSolution(NamedTuple):
         (JAX arrays; floats otherwise).
       bias_V: the bias; iterations, residual_eV, converged, residual_history: fixed-point record;
       attempts: starting points tried (as :class:`.selfconsistent.SelfConsistentSolution`).
-      mesh: the :class:`.fem.FemMesh`; order: p.
+      mesh: the :class:`.fem.FemMesh`; order: p; grid: the frozen real-axis
+        :class:`.density.DensityGrid` of the converged density (reused by a continuation).
     """
 
     x_nm: Any
@@ -503,6 +526,7 @@ class FemSelfConsistentSolution(NamedTuple):
     order: int
     bias_V: float
     attempts: int
+    grid: Any = None
 
 
 def solve_self_consistent_fem(stack: Stack, bias, temperature_K: float = 300.0, *, config: FemSolverConfig = FemSolverConfig(),
@@ -552,15 +576,16 @@ def solve_self_consistent_fem(stack: Stack, bias, temperature_K: float = 300.0, 
     ramp = _node_positions(pt.nodes, p)
     ramp = (ramp - ramp[0]) / (ramp[-1] - ramp[0])
     attempts, best = 0, None
-    for u0 in _starting_points(pt, ramp, bias_f, initial, previous, fresh_restart):
+    for u0, grid in _starting_points(pt, ramp, bias_f, initial, previous, fresh_restart, config):
         attempts += 1
-        u, history, n_q = _fixed_point(u0, pt, config)
+        u, history, n_q, grid = _fixed_point(u0, pt._replace(grid=grid), config)
         converged = bool(history[-1] < config.tol_eV)
         if best is None or converged or history[-1] < best[1][-1]:
-            best = (u, history, n_q)
+            best = (u, history, n_q, grid)
         if converged:
             break
-    u, history, n_q = best
+    u, history, n_q, grid = best
+    pt = pt._replace(grid=grid)
     if not converged:
         msg = (f"finite-element self-consistent solution did not converge at bias {bias_f:.4g} V: "
                f"max|F(U) − U| = {history[-1]:.3g} eV after {len(history)} iterations (tolerance {config.tol_eV:g} eV)"
@@ -570,10 +595,11 @@ def solve_self_consistent_fem(stack: Stack, bias, temperature_K: float = 300.0, 
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
     if traced:  # differentiable outputs: the implicit-function VJP of fem_solution_outputs (eq. 14.15a)
         pt = point_inputs_fem(stack, jnp.asarray(bias, jnp.float64), temperature_K, mesh, p, fermi_level_eV, materials,
-                              config.notch_filling)
+                              config.notch_filling)._replace(grid=grid)
         # the loop settings do not enter the outputs: normalised, so changing them does not recompile the VJP
         out_config = dataclasses.replace(config, tol=1.0, tol_eV=1.0, max_iterations=1, anderson_depth=0,
-                                         notch_filling="emitter", on_failure="raise")
+                                         notch_filling="emitter", on_failure="raise", adapt_until_eV=1.0,
+                                         max_adapt_steps=0)
         u, n_q, current = fem_solution_outputs(pt, u, out_config)
         mu_left, mu_right = pt.mu_left, pt.mu_right
     else:
@@ -584,7 +610,8 @@ def solve_self_consistent_fem(stack: Stack, bias, temperature_K: float = 300.0, 
         x_nm=fem.quadrature_points(pt.nodes, p), potential_eV=pt.band_q + uh_q, hartree_eV=uh_q,
         density_cm3=n_q * CM3_PER_NM3, nodes_nm=_node_positions(pt.nodes, p), hartree_nodes_eV=u, mu_left_eV=mu_left,
         mu_right_eV=mu_right, current_density_Acm2=current, iterations=len(history), residual_eV=history[-1],
-        converged=converged, residual_history=np.array(history), mesh=mesh, order=p, bias_V=bias_f, attempts=attempts)
+        converged=converged, residual_history=np.array(history), mesh=mesh, order=p, bias_V=bias_f, attempts=attempts,
+        grid=grid)
 
 
 def _node_positions(nodes, order: int):
@@ -593,33 +620,44 @@ def _node_positions(nodes, order: int):
     return _global(nodes[:-1, None] * (1.0 - frac) + nodes[1:, None] * frac)
 
 
-def _starting_points(pt: FemPoint, ramp, bias_V: float, initial, previous, fresh_restart: bool):
-    """Starting U_H (global nodes) for :func:`solve_self_consistent_fem`, lazily, best first (physics.md §11.1)."""
+def _starting_points(pt: FemPoint, ramp, bias_V: float, initial, previous, fresh_restart: bool, config: FemSolverConfig):
+    """Starting (U_H at the global nodes, real-axis grid) for :func:`solve_self_consistent_fem`, lazily, best first
+    (physics.md §11.1): a continuation starts from ``initial``'s grid, the default guess from plain √-panels."""
+    fresh = initial_grid(config.density, pt.band_q)
     if initial is not None:
         u_prev = jax.lax.stop_gradient(jnp.asarray(initial.hartree_nodes_eV))
+        grid = fresh if initial.grid is None else jax.tree_util.tree_map(jax.lax.stop_gradient, initial.grid)
         if previous is not None and previous.bias_V != initial.bias_V:
             step = (bias_V - initial.bias_V) / (initial.bias_V - previous.bias_V)
             u_sec = u_prev + step * (u_prev - jax.lax.stop_gradient(jnp.asarray(previous.hartree_nodes_eV)))
-            yield u_sec + (pt.uh_left - u_sec[0]) * (1.0 - ramp) + (pt.uh_right - u_sec[-1]) * ramp
-        yield u_prev + (pt.uh_left - u_prev[0]) * (1.0 - ramp) + (pt.uh_right - u_prev[-1]) * ramp
+            yield u_sec + (pt.uh_left - u_sec[0]) * (1.0 - ramp) + (pt.uh_right - u_sec[-1]) * ramp, grid
+        yield u_prev + (pt.uh_left - u_prev[0]) * (1.0 - ramp) + (pt.uh_right - u_prev[-1]) * ramp, grid
         if not fresh_restart:
             return
-    yield pt.uh_left + (pt.uh_right - pt.uh_left) * ramp  # charge-neutral guess: the linear drop
+    yield pt.uh_left + (pt.uh_right - pt.uh_left) * ramp, fresh  # charge-neutral guess: the linear drop
 
 
 def _fixed_point(u, pt: FemPoint, config: FemSolverConfig):
-    """Anderson-accelerated predictor–corrector from ``u`` (eq. 14.15): (U_H, residual history, n_q at U_H)."""
+    """Anderson-accelerated predictor–corrector from ``u`` (eq. 14.15): (U_H, residual history, n_q at U_H, grid).
+
+    While the residual exceeds ``config.adapt_until_eV`` (at most ``config.max_adapt_steps`` times) the
+    resonances of ``pt.grid`` are re-located in the current potential and the Anderson history is
+    cleared (its differences belong to another quadrature); then the grid is frozen.
+    """
     m = config.anderson_depth
     state = anderson_init(m, u.shape[0])
     history, n_q = [], None
-    for _ in range(config.max_iterations):
+    for it in range(config.max_iterations):
+        if config.density.n_resonances and it < config.max_adapt_steps and (not history or history[-1] > config.adapt_until_eV):
+            pt = pt._replace(grid=locate_resonances_fem(u, pt, config.order, config.density))
+            state = anderson_init(m, u.shape[0])
         plain, pred, n_q = fem_iteration(u, pt, config.order, config.density, config.newton_steps)
         res = float(jnp.max(jnp.abs(plain - u)))
         history.append(res if np.isfinite(res) else np.inf)
         if not np.isfinite(res) or res < config.tol_eV:
             break
         state, u = anderson_step(state, u, pred - u, m)
-    return u, history, n_q
+    return u, history, n_q, pt.grid
 
 
 __all__ = [
@@ -632,6 +670,7 @@ __all__ = [
     "fem_iteration",
     "fem_solution_outputs",
     "galerkin_residual",
+    "locate_resonances_fem",
     "layer_fields",
     "point_inputs_fem",
     "solve_self_consistent_fem",
