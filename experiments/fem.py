@@ -30,6 +30,13 @@
     NDR drop: 9 biases (the quick profile) give a narrower well (measured 4.45 nm, 17 biases
     4.49, 25 biases 4.54 nm; target 4.5).
 
+(d) one switch: the self-consistent (Schrödinger–Poisson) J(V) of the intrinsically bistable RTD of
+    Fig. 9 (:func:`experiments.selfconsistent.bistable_rtd`), swept up and down by the same
+    :func:`~diffsim_jax.models.selfconsistent.self_consistent_iv` with ``config=FemSolverConfig()``
+    (abrupt finite elements, physics.md §14.11) and with ``SolverConfig`` on the Fig. 9 grid (N = 300)
+    and on a finer one (smoothed interfaces, δ = a/2): the bistable windows, the agreement of the
+    branches and the wall time of each.
+
 StackModel's *default* δ = a/2 shrinks with the grid, so at a converged grid that model is the
 abrupt one (panel (b): ``fd.abrupt_minus_smooth``); a fixed physical δ is what a smoothed design
 really differs by.
@@ -49,6 +56,7 @@ import numpy as np
 from diffsim_jax.design.loop import lbfgs, optimize
 from diffsim_jax.design.losses import iv_loss
 from diffsim_jax.design.metrics import ndr_figures
+from diffsim_jax.models import selfconsistent as sc
 from diffsim_jax.models.stack import StackModel, StackParams, contact_fermi_level
 from diffsim_jax.models.stack_fem import StackFemModel, current_density_curve_fem
 from diffsim_jax.observables import current_density_curve, stack_observable
@@ -59,12 +67,15 @@ from diffsim_jax.physics.qtbm import transmission_many
 
 from . import write_json
 from .fem_plots import plot_fig11
+from .selfconsistent import bistable_rtd
 
 FIGURES = ("fig11",)
 U0, ALPHA, LENGTH, M_EFF = 0.25, 0.6, 60.0, 0.067
 ENERGIES = np.linspace(0.05, 0.35, 16)
 TEMPERATURE_K = 300.0
 MAX_BIAS_V = 0.4
+#: Panel (d): the self-consistent sweeps of the bistable RTD run from 0 to this bias (as Fig. 9).
+SC_MAX_BIAS_V = 0.6
 TARGET = 1e-4
 #: Panel (c): layer indices of the two barriers and the well in :func:`rtd_stack`.
 BARRIERS, WELL = (2, 4), 3
@@ -80,9 +91,9 @@ GRADIENT_STEP_NM = 1e-4
 #: L-BFGS steps of the design, FEM tol of the design, FD points of the smoothed design) per profile.
 PROFILES = {
     "quick": dict(biases=9, fd=(101, 201, 401, 801), fem=(24, 48, 96), fd_current=(401, 801), design=12,
-                  design_tol=1e-3, smooth_points=1001),
+                  design_tol=1e-3, smooth_points=1001, sc_biases=13, sc_fd_points=(300,)),
     "default": dict(biases=25, fd=(101, 201, 401, 801, 1601, 3201), fem=(24, 48, 96, 192), fd_current=(801, 1601, 3201),
-                    design=12, design_tol=1e-4, smooth_points=2001),
+                    design=12, design_tol=1e-4, smooth_points=2001, sc_biases=25, sc_fd_points=(300, 1200)),
 }
 PROFILES["paper"] = PROFILES["default"]
 
@@ -334,6 +345,44 @@ def thickness_design(prof, biases) -> dict:
     return out, curves
 
 
+def bistable_window(biases, sweep) -> list | None:
+    """[first, last] bias (V) where the up and down sweeps differ (``SweepResult.bistable``), or None."""
+    b = np.asarray(biases)[np.asarray(sweep.bistable)]
+    return [float(b.min()), float(b.max())] if b.size else None
+
+
+def selfconsistent_switch(prof) -> tuple[dict, dict]:
+    """Panel (d): the bistable RTD of Fig. 9 swept up and down on finite elements and finite differences."""
+    stack = bistable_rtd()
+    biases = np.linspace(0.0, SC_MAX_BIAS_V, prof["sc_biases"])
+    configs = {"fem": sc.FemSolverConfig()} | {f"fd_{n}": sc.SolverConfig(n_points=n) for n in prof["sc_fd_points"]}
+    out, curves = {}, {"biases": biases}
+    for name, config in configs.items():
+        t0 = time.perf_counter()
+        sweep = sc.self_consistent_iv(stack, biases, TEMPERATURE_K, config=config, progress=True)
+        seconds = time.perf_counter() - t0
+        up, down = np.asarray(sweep.current_up), np.asarray(sweep.current_down)
+        curves[name] = (up, down)
+        sols = sweep.solutions_up + sweep.solutions_down
+        out[name] = {"bistable_V": bistable_window(biases, sweep), "seconds": seconds,
+                     "iterations": int(np.sum(sweep.iterations_up) + np.sum(sweep.iterations_down)),
+                     "max_residual_eV": float(max(s.residual_eV for s in sols)),
+                     "peak_up_Acm2": float(np.max(up))}
+        if name == "fem":
+            out[name]["unknowns"] = int(sweep.solutions_up[0].mesh.unknowns(config.order))
+        else:
+            out[name]["points"] = config.n_points
+        print(f"[fig11] (d) {name}: bistable {out[name]['bistable_V']}, {seconds:.1f} s")
+    j_fem = np.concatenate(curves["fem"])
+    scale = float(np.max(np.abs(j_fem)))
+    for name in configs:
+        if name != "fem":
+            j = np.concatenate(curves[name])
+            out[name]["max_difference_to_fem"] = float(np.max(np.abs(j - j_fem)) / scale)
+    out["device"] = stack.to_dict()["layers"]
+    return out, curves
+
+
 def run(profile: str, out: Path, **_options) -> dict:
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {tuple(PROFILES)}, got {profile!r}")
@@ -346,7 +395,8 @@ def run(profile: str, out: Path, **_options) -> dict:
     t_design = time.perf_counter()
     design, design_curves = thickness_design(prof, jnp.asarray(cur["biases"]))
     design["seconds"] = time.perf_counter() - t_design
-    plot_fig11(out / "fig11_fem.png", rows, orders, cur, design, design_curves)
+    switch, switch_curves = selfconsistent_switch(prof)
+    plot_fig11(out / "fig11_fem.png", rows, orders, cur, design, design_curves, switch, switch_curves)
     metrics = {
         "orders": orders,
         "fem": cur["fem"],
@@ -355,10 +405,13 @@ def run(profile: str, out: Path, **_options) -> dict:
         "speed_ratio": cur["fd"]["seconds"] / cur["fem"]["seconds"] if cur["fem"] else None,
         "fd_fig8_grid_error": float(np.max(np.abs(cur["j_fd_fig8"] - cur["j_fem"])) / np.max(np.abs(cur["j_fem"]))),
         "design": design,
+        "selfconsistent": switch,
         "seconds": time.perf_counter() - t0,
     }
     write_json(out / "fig11_fem.json", {"metrics": metrics, "convergence": {k: v for k, v in rows.items()},
                                         "biases_V": cur["biases"].tolist(), "j_fem_A_cm2": cur["j_fem"].tolist(),
                                         "j_fd_fig8_A_cm2": cur["j_fd_fig8"].tolist(),
-                                        "design_J_on_abrupt_A_cm2": {k: v.tolist() for k, v in design_curves.items()}})
+                                        "design_J_on_abrupt_A_cm2": {k: v.tolist() for k, v in design_curves.items()},
+                                        "selfconsistent_J_up_down_A_cm2": {k: np.asarray(v).tolist()
+                                                                           for k, v in switch_curves.items()}})
     return {"fig11": metrics}

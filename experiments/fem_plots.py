@@ -11,13 +11,18 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+#: Panel (d) shows biases up to this (V): the bistable range of the RTD and its surroundings.
+ZOOM_BIAS_V = 0.45
 
-def plot_fig11(path: Path, rows: dict, orders: dict, cur: dict, design: dict, design_curves: dict) -> Path:
+
+def plot_fig11(path: Path, rows: dict, orders: dict, cur: dict, design: dict, design_curves: dict, switch: dict,
+               switch_curves: dict) -> Path:
     """(a) max|T − T_exact| against unknowns on the Pöschl–Teller barrier; (b) the Fig. 8 RTD's
     J(V) at 300 K, abrupt FEM against smoothed FD; (c) the thickness design: the target and both
-    designed stacks evaluated on the converged abrupt model (and the smoothed design on its own model)."""
-    fig = Figure(figsize=(16, 4.4), layout="constrained")
-    ax1, ax2, ax3 = fig.subplots(1, 3)
+    designed stacks evaluated on the converged abrupt model (and the smoothed design on its own model);
+    (d) the self-consistent J(V) of the bistable RTD, up and down, on finite elements and finite differences."""
+    fig = Figure(figsize=(21, 4.4), layout="constrained")
+    ax1, ax2, ax3, ax4 = fig.subplots(1, 4)
     for k, v in rows.items():
         if not v:
             continue
@@ -55,5 +60,25 @@ def plot_fig11(path: Path, rows: dict, orders: dict, cur: dict, design: dict, de
     ax3.set_ylim(bottom=0)
     ax3.set_title("(c) thickness design, abrupt vs smoothed interfaces")
     ax3.legend(fontsize=7)
+
+    vb = switch_curves["biases"]
+    styles = {"fem": ("k", "FEM abrupt")}
+    for name in switch_curves:
+        if name.startswith("fd_"):
+            styles[name] = ("b" if name == "fd_300" else "c", f"FD smooth N={name[3:]}")
+    for name, (color, label) in styles.items():
+        up, down = switch_curves[name]
+        win = switch[name]["bistable_V"]
+        tag = f"bistable {win[0]:.3g}–{win[1]:.3g} V" if win else "no bistability"
+        ax4.plot(vb, up / 1e3, color + "-", lw=1.2, label=f"{label} up ({tag}, {switch[name]['seconds']:.0f} s)")
+        ax4.plot(vb, down / 1e3, color + "--", lw=1.2, label=f"{label} down")
+    shown = vb <= ZOOM_BIAS_V  # the bistable range and its surroundings (the curves rise steeply beyond)
+    top = max(float(np.max(np.concatenate(switch_curves[k])[np.concatenate([shown, shown])])) for k in styles)
+    ax4.set_xlim(0.0, ZOOM_BIAS_V)
+    ax4.set_ylim(0.0, 1.15 * top / 1e3)
+    ax4.set_xlabel("bias (V)")
+    ax4.set_ylabel("J (kA/cm²)")
+    ax4.set_title("(d) self-consistent J(V), bistable RTD: one switch")
+    ax4.legend(fontsize=7)
     fig.savefig(path, dpi=130)
     return Path(path)
