@@ -24,6 +24,7 @@ import numpy as np
 from . import validation as val
 from .models.box import BarrierParams, DeviceConfig, as_params, check_config, potential_unchecked
 from .models.stack import StackModel, StackParams, check_params
+from .models.stack_fem import StackFemModel, current_density_curve_fem
 from .physics.constants import kinetic_prefactor
 from .physics.current import zero_temperature_current
 from .physics.energy_grid import EnergyGridConfig
@@ -201,11 +202,20 @@ def current_density_curve(model: StackModel, params: StackParams, biases, temper
                           grid: EnergyGridConfig = EnergyGridConfig()):
     """J(V_i) in A/cm² at ``temperature_K`` (Tsu–Esaki, physics.md eq. 10.3).
 
+    ``model`` is the one switch of the discretisation: a :class:`StackModel` (finite differences,
+    smoothed interfaces) or a :class:`~diffsim_jax.models.stack_fem.StackFemModel` (finite elements,
+    abrupt interfaces; T > 0; traceable in ``params`` once its mesh is fixed, :meth:`~StackFemModel.with_mesh`).
+
     ``temperature_K`` is static (a Python float in [0, 1000] K; 0 gives the exact T → 0
     limit, eq. 10.4). jit/vmap/grad-safe in ``params`` and ``biases``; the inputs are
     checked by :func:`validate_stack_inputs` (values only where they are concrete, so
     under ``jit`` only shapes, sizes and the temperature).
     """
+    if isinstance(model, StackFemModel):  # abrupt interfaces on finite elements (physics.md §14.7)
+        temperature_K = val.check_temperature("temperature_K", temperature_K)
+        check_params(params, model.fd_model())
+        val.check_thicknesses("params.stack.thickness_nm", params.stack.thickness_nm)
+        return current_density_curve_fem(model, params, val.check_biases("biases", biases), temperature_K, grid=grid)
     biases, temperature_K = validate_stack_inputs(model, params, biases, temperature_K, grid)
     biases = jnp.asarray(biases, jnp.float64)
     kT = thermal_energy_eV(temperature_K)

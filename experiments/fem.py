@@ -233,27 +233,14 @@ def with_barrier_well(params: StackParams, barrier_nm, well_nm) -> StackParams:
     return StackParams(Stack.from_arrays(thick, s.al_fraction, s.doping_cm3), params.fermi_level)
 
 
-def abrupt_reference(params: StackParams) -> FemDesignModel:
+def abrupt_reference(params: StackParams) -> StackFemModel:
     """The converged abrupt model of panel (b) (p = 4, tol = 1e-8) on its mesh graded at ``params``."""
-    model = StackFemModel(order=4, tol=1e-8)
-    return FemDesignModel(model, model.mesh(params, MAX_BIAS_V, TEMPERATURE_K))
+    return StackFemModel(order=4, tol=1e-8).with_mesh(params, MAX_BIAS_V, TEMPERATURE_K)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class FemDesignModel:
-    """A :class:`StackFemModel` with its fixed mesh, as the ``model`` of :func:`iv_loss` (which adds
-    ``model.penalty``: zero here, the coordinates are bounded)."""
-
-    fem: StackFemModel
-    mesh: fem.FemMesh
-
-    def penalty(self, params):
-        return jnp.zeros(())
-
-
-def fem_curve(model: FemDesignModel, params: StackParams, biases):
-    """The ``observable`` of :func:`iv_loss` on finite elements: J(V) in A/cm² at 300 K."""
-    return current_density_curve_fem(model.fem, params, biases, TEMPERATURE_K, model.mesh)
+#: The ``observable`` of :func:`iv_loss` for both models: J(V) in A/cm² at 300 K
+#: (:func:`~diffsim_jax.observables.current_density_curve`, whose ``model`` switches the discretisation).
+curve = stack_observable(TEMPERATURE_K)
 
 
 def resonance(transmission, e_lo=0.005, e_hi=0.25, n=1201):
@@ -281,15 +268,14 @@ def thickness_design(prof, biases) -> dict:
     start = rtd_params()
     b_t, w_t = DESIGN_TARGET_NM
     ref = abrupt_reference(start)
-    target = np.asarray(fem_curve(ref, with_barrier_well(start, b_t, w_t), biases))
+    target = np.asarray(curve(ref, with_barrier_well(start, b_t, w_t), biases))
     coords = BarrierWellCoordinates(start)
     fem_model = StackFemModel(order=3, tol=prof["design_tol"])
-    fem_design = FemDesignModel(fem_model, fem_model.mesh(start, MAX_BIAS_V, TEMPERATURE_K))
+    fem_design = fem_model.with_mesh(start, MAX_BIAS_V, TEMPERATURE_K)
     smooth_model = StackModel(n_points=prof["smooth_points"], interface_width_nm=SMOOTH_WIDTH_NM)
-    smooth_curve = stack_observable(TEMPERATURE_K)
-    losses = {"fem": iv_loss(fem_design, fem_curve, biases, jnp.asarray(target)),
-              "smooth": iv_loss(smooth_model, smooth_curve, biases, jnp.asarray(target))}
-    loss_abrupt = iv_loss(ref, fem_curve, biases, jnp.asarray(target))  # its J(V) is jitted (cached from panel b)
+    losses = {"fem": iv_loss(fem_design, curve, biases, jnp.asarray(target)),
+              "smooth": iv_loss(smooth_model, curve, biases, jnp.asarray(target))}
+    loss_abrupt = iv_loss(ref, curve, biases, jnp.asarray(target))  # its J(V) is jitted (cached from panel b)
 
     # exact thickness gradient of the FEM design loss at the start against a central difference
     loss_fem_d = jax.jit(jax.value_and_grad(lambda d: losses["fem"](with_barrier_well(start, d[0], d[1]))))
@@ -302,7 +288,7 @@ def thickness_design(prof, biases) -> dict:
 
     out = {"target_nm": {"barrier": b_t, "well": w_t}, "start_nm": {"barrier": float(d0[0]), "well": float(d0[1])},
            "smooth_interface_width_nm": SMOOTH_WIDTH_NM, "smooth_points": prof["smooth_points"],
-           "fem_design_unknowns": fem_design.mesh.unknowns(fem_model.order),
+           "fem_design_unknowns": fem_design.fixed_mesh.unknowns(fem_model.order),
            "gradient_fem_per_nm": grad.tolist(), "gradient_central_per_nm": central.tolist(),
            "gradient_check_rel_error": grad_error, "loss_start_on_abrupt": float(loss_abrupt(start))}
     curves = {"target": target}
@@ -312,15 +298,15 @@ def thickness_design(prof, biases) -> dict:
         res = optimize(losses[name], coords, stages, progress=False, desc=f"fig11 design ({name})")
         designed = jax.tree_util.tree_map(jnp.asarray, res.params)
         d = np.asarray(designed.stack.thickness_nm)
-        curves[name] = np.asarray(fem_curve(ref, designed, biases))
+        curves[name] = np.asarray(curve(ref, designed, biases))
         out[name] = {"barrier_nm": float(d[BARRIERS[0]]), "well_nm": float(d[WELL]), "loss_own_model": res.best_loss,
                      "loss_on_abrupt": float(loss_abrupt(designed)), "steps": int(res.loss_history.size),
                      "evaluations": int(res.evaluations.sum()), "seconds": time.perf_counter() - t0,
                      "stopped": res.stopped}
-    own = jax.jit(lambda p: smooth_curve(smooth_model, p, biases))
+    own = jax.jit(lambda p: curve(smooth_model, p, biases))
     curves["smooth_own"] = np.asarray(own(with_barrier_well(start, out["smooth"]["barrier_nm"], out["smooth"]["well_nm"])))
     # why: the zero-bias resonance (energy E_r, full width Γ) of the same layers, abrupt and smoothed
-    t_abrupt = jax.jit(lambda p, e: ref.fem.transmission(p, 0.0, e, ref.mesh))
+    t_abrupt = jax.jit(lambda p, e: ref.transmission(p, 0.0, e, ref.fixed_mesh))
     for name, (b, w) in (("start", (float(d0[0]), float(d0[1]))), ("target", DESIGN_TARGET_NM),
                          ("smooth_design", (out["smooth"]["barrier_nm"], out["smooth"]["well_nm"]))):
         p = with_barrier_well(start, b, w)

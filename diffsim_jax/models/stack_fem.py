@@ -56,6 +56,10 @@ class StackFemModel:
       materials, bias_drop, contact_layers: as in :class:`StackModel`.
       search_points: grid points of the smooth finite-difference lattice on which the
         energy grid's resonance search runs (node placement only).
+      fixed_mesh: a mesh topology fixed once (:meth:`with_mesh`), so J(V) is jit/grad-safe in the
+        parameters without concrete values — the model a design passes to :func:`.design.iv_loss`
+        and :func:`.observables.current_density_curve` (one switch with :class:`StackModel`); None:
+        built from the concrete parameters at each call (:meth:`mesh`).
     """
 
     order: int = 3
@@ -64,6 +68,7 @@ class StackFemModel:
     bias_drop: str = "active"
     contact_layers: tuple = (1, 1)
     search_points: int = 400
+    fixed_mesh: fem.FemMesh | None = None
 
     def __post_init__(self):
         if self.order not in fem.SUPPORTED_ORDERS:
@@ -104,6 +109,15 @@ class StackFemModel:
         energies = np.array([-abs(float(max_bias_V)), e_hi])
         return fem.graded_mesh(u, m, energies, float(stack.length_nm), np.asarray(stack.interfaces_nm), self.order, self.tol)
 
+    def with_mesh(self, params: StackParams, max_bias_V: float, temperature_K: float) -> "StackFemModel":
+        """This model with its mesh topology fixed from concrete ``params`` (:meth:`mesh`): the element ends then
+        follow the thicknesses of any later parameters, so J and its gradient are exact and traceable."""
+        return dataclasses.replace(self, fixed_mesh=self.mesh(params, max_bias_V, temperature_K))
+
+    def penalty(self, params: StackParams):
+        """The design loss's constraint term (:func:`.design.iv_loss`): none, as :meth:`StackModel.penalty`."""
+        return self.fd_model().penalty(params)
+
     def problem(self, params: StackParams, bias_V, energies, mesh: fem.FemMesh) -> fem.FemProblem:
         """The validated finite-element problem at one bias (traceable in params, bias and energies)."""
         u, m = self.fields(params.stack, bias_V)
@@ -140,9 +154,11 @@ def current_density_fem(model: StackFemModel, params: StackParams, bias_V, kT, m
 def current_density_curve_fem(model: StackFemModel, params: StackParams, biases, temperature_K: float,
                               mesh: fem.FemMesh | None = None, grid: EnergyGridConfig = EnergyGridConfig()):
     """J(V_i) in A/cm² at ``temperature_K`` > 0 (static) on finite elements; jit/vmap/grad-safe in ``params``
-    and ``biases`` once ``mesh`` is given (default: :meth:`StackFemModel.mesh` at concrete ``params``)."""
+    and ``biases`` once the mesh is fixed (``mesh``, else ``model.fixed_mesh``, else :meth:`StackFemModel.mesh`
+    at concrete ``params``)."""
     if not float(temperature_K) > 0:
         raise ValueError(f"temperature_K must be > 0 (the finite-element current has no T = 0 path), got {temperature_K!r}")
+    mesh = model.fixed_mesh if mesh is None else mesh
     if mesh is None:
         mesh = model.mesh(params, float(np.max(np.abs(np.asarray(biases)))), float(temperature_K))
     return _curve(model, params, jnp.asarray(biases, jnp.float64), thermal_energy_eV(float(temperature_K)), mesh, grid)

@@ -25,9 +25,9 @@ def abrupt():
     """The design's finite-element model (p = 3) on its mesh, the start and the target J(V) on it."""
     start = fig11.rtd_params()
     model = StackFemModel(order=3, tol=1e-3)
-    design = fig11.FemDesignModel(model, model.mesh(start, fig11.MAX_BIAS_V, fig11.TEMPERATURE_K))
-    target = fig11.fem_curve(design, fig11.with_barrier_well(start, *fig11.DESIGN_TARGET_NM), BIASES)
-    return start, design, iv_loss(design, fig11.fem_curve, BIASES, target)
+    design = model.with_mesh(start, fig11.MAX_BIAS_V, fig11.TEMPERATURE_K)
+    target = fig11.curve(design, fig11.with_barrier_well(start, *fig11.DESIGN_TARGET_NM), BIASES)
+    return start, design, iv_loss(design, fig11.curve, BIASES, target)
 
 
 def test_design_loss_gradient_in_thicknesses_is_exact(abrupt):
@@ -76,7 +76,7 @@ def test_smoothing_raises_and_broadens_the_resonance_at_second_order(abrupt):
     (Γ grows); both effects are O(δ²) (a symmetric kernel), so halving δ quarters them."""
     start = abrupt[0]
     ref = fig11.abrupt_reference(start)
-    res_abrupt = fig11.resonance(jax.jit(lambda e: ref.fem.transmission(start, 0.0, e, ref.mesh)))
+    res_abrupt = fig11.resonance(jax.jit(lambda e: ref.transmission(start, 0.0, e, ref.fixed_mesh)))
     shift, ratio = resonance_shift(fig11.SMOOTH_WIDTH_NM, start, res_abrupt)
     half_shift, half_ratio = resonance_shift(fig11.SMOOTH_WIDTH_NM / 2, start, res_abrupt)
     assert shift > 1e-3 and ratio > 1.01  # measured 1.43 meV, 2.6 %
@@ -93,7 +93,7 @@ def test_smoothed_model_pulls_the_design_to_thicker_barriers_and_a_wider_well():
     biases = jnp.asarray(np.linspace(0.0, fig11.MAX_BIAS_V, 25))
     ref = fig11.abrupt_reference(start)
     target_params = fig11.with_barrier_well(start, *fig11.DESIGN_TARGET_NM)
-    target = fig11.fem_curve(ref, target_params, biases)
+    target = fig11.curve(ref, target_params, biases)
     smooth = StackModel(n_points=1001, interface_width_nm=fig11.SMOOTH_WIDTH_NM)
     loss = iv_loss(smooth, stack_observable(fig11.TEMPERATURE_K), biases, target)
     value, grad = jax.jit(jax.value_and_grad(lambda d: loss(fig11.with_barrier_well(start, d[0], d[1]))))(

@@ -84,3 +84,27 @@ def test_bad_model_settings_raise():
     params = StackParams(stack, jnp.asarray(0.05))
     with pytest.raises(ValueError, match="temperature_K"):
         current_density_curve_fem(StackFemModel(), params, BIASES, 0.0)
+
+
+def test_the_model_is_the_one_switch_of_the_observable_and_the_design_loss(setup):
+    """observables.current_density_curve (and so stack_observable / iv_loss) with a StackFemModel whose mesh is
+    fixed is the finite-element J(V), traceable in the parameters: its gradient through iv_loss equals the
+    gradient of the direct finite-element curve; T = 0 and bad biases are refused before any work."""
+    from diffsim_jax.design.losses import iv_loss
+    from diffsim_jax.observables import stack_observable
+
+    params, model, mesh, j = setup
+    fixed = model.with_mesh(params, float(BIASES.max()), T_K)
+    np.testing.assert_allclose(np.asarray(current_density_curve(fixed, params, BIASES, T_K)),
+                               np.asarray(j(params, BIASES)), rtol=1e-13)  # same mesh, same arithmetic
+    target = 1.05 * np.asarray(j(params, BIASES))
+    loss = iv_loss(fixed, stack_observable(T_K), jnp.asarray(BIASES), jnp.asarray(target))
+    grad = jax.jit(jax.grad(loss))(params)
+    direct = jax.grad(lambda p: jnp.mean((current_density_curve_fem(model, p, BIASES, T_K, mesh) - target) ** 2))(params)
+    scale2 = float(np.max(np.abs(target))) ** 2  # iv_loss divides by max|target|² (physics.md eq. 6.2)
+    np.testing.assert_allclose(np.asarray(grad.stack.thickness_nm)[2:5], np.asarray(direct.stack.thickness_nm)[2:5] / scale2,
+                               rtol=1e-9)
+    with pytest.raises(ValueError, match="temperature_K"):
+        current_density_curve(fixed, params, BIASES, 0.0)
+    with pytest.raises(ValueError, match="biases"):
+        current_density_curve(fixed, params, np.array([0.2, 0.1]), T_K)
