@@ -63,7 +63,14 @@ from .models.qpc import (  # noqa: E402
     smooth_disorder,
     split_gate_edges,
 )
-from .models.selfconsistent import SelfConsistentSolution, self_consistent_iv, solve_self_consistent  # noqa: E402
+from .models.selfconsistent import (  # noqa: E402
+    SelfConsistentSolution,
+    SolverConfig,
+    SweepResult,
+    self_consistent_iv,
+    solve_self_consistent,
+)
+from .models.selfconsistent_fem import FemSelfConsistentSolution, FemSolverConfig, solve_self_consistent_fem  # noqa: E402
 from .models.stack_fem import StackFemModel, current_density_curve_fem  # noqa: E402
 from .observables import current, current_density_curve, default_biases, iv_curve, model_iv_curve  # noqa: E402
 from .physics.constants import CURRENT_UA_PER_EV, DEFAULT_M_EFF, HBAR2_OVER_2M0_EV_NM2, kinetic_prefactor  # noqa: E402
@@ -145,6 +152,11 @@ __all__ = [
     "saddle_potential",
     "self_consistent_iv",
     "SelfConsistentSolution",
+    "SolverConfig",
+    "SweepResult",
+    "FemSelfConsistentSolution",
+    "FemSolverConfig",
+    "solve_self_consistent_fem",
     "smooth_disorder",
     "solve_fem",
     "solve_poisson",
