@@ -161,6 +161,11 @@ def dig(tree, path: str):
         ("fig11/fem/unknowns", "d", 1),
         ("fig11/fd/points", "d", 1),
         ("fig11/unknowns_ratio", ".0f", 1),
+        ("fig11/selfconsistent/fem/bistable_V/0", ".3f", 1),
+        ("fig11/selfconsistent/fem/bistable_V/1", ".2f", 1),
+        ("fig11/selfconsistent/fem/unknowns", "d", 1),
+        ("fig11/selfconsistent/fd_300/max_difference_to_fem", ".1f", 100),
+        ("fig11/selfconsistent/fd_1200/max_difference_to_fem", ".2f", 100),
     ],
 )
 def test_documents_quote_the_extension_results(path, fmt, scale):
