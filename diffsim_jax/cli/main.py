@@ -299,6 +299,10 @@ def cmd_simulate(args, argv: list[str]) -> int:
     if args.self_consistent and args.model != "stack":
         raise ValueError("--self-consistent needs --model stack (a layer stack with doped contacts)")
     if args.model == "stack":
+        if args.discretisation == "fem":  # finite elements, abrupt interfaces (physics.md §14)
+            from .stack_fem import cmd_simulate_stack_fem
+
+            return cmd_simulate_stack_fem(args, argv)
         from .stack import cmd_simulate_stack
 
         return cmd_simulate_stack(args, argv)

@@ -223,10 +223,6 @@ def cmd_simulate_stack(args, argv: list[str]) -> int:
     from .stack_profiles import (SC_JV_COLUMNS, check_profile_dir, iv_csv_text_columns,  # noqa: PLC0415
                                  stack_bias_profiles, stage_profiles)
 
-    if args.discretisation == "fem":
-        from .stack_fem import cmd_simulate_stack_fem  # noqa: PLC0415
-
-        return cmd_simulate_stack_fem(args, argv)
     formats = check_outputs({"--csv": args.csv, "--plot": args.plot}, [args.params])
     f = read_stack_json(args.params)
     temperature = args.temperature if args.temperature is not None else (f.temperature_K or 300.0)
