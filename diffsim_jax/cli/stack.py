@@ -211,8 +211,26 @@ def grid_comment(est, length_nm: float, refine: bool) -> str:
             f"|J_N - J_{est.coarse_n_points}|/3), tolerance {est.tolerance:g}, met={str(est.met).lower()}\n")
 
 
+def simulate_biases(args, f):
+    """The biases of ``simulate``: --biases, else the file's, else :data:`DEFAULT_STACK_BIASES`."""
+    from .common import bias_list  # noqa: PLC0415
+
+    if args.biases is not None:
+        return args.biases
+    return f.biases if f.biases is not None else bias_list(DEFAULT_STACK_BIASES)
+
+
+def sweep_note(biases, bistable, up, down) -> str:
+    """The summary's clause on a self-consistent up/down sweep: where it is bistable, or that it is not."""
+    if not np.any(bistable):
+        return "; the up and down sweeps agree (no bistability)"
+    b = biases[bistable]
+    return (f"; bistable from {b.min():g} to {b.max():g} V (the CSV holds both sweeps; "
+            f"the down sweep differs there by up to {np.max(np.abs(up - down)):.3g} A/cm²)")
+
+
 def cmd_simulate_stack(args, argv: list[str]) -> int:
-    from .common import PROG, bias_list, check_outputs, check_stack_work  # noqa: PLC0415
+    from .common import PROG, check_outputs, check_stack_work  # noqa: PLC0415
     from ..validation import InfeasibleError  # noqa: PLC0415
     from ..design.metrics import ndr_figures  # noqa: PLC0415
     import dataclasses  # noqa: PLC0415
@@ -227,12 +245,7 @@ def cmd_simulate_stack(args, argv: list[str]) -> int:
     f = read_stack_json(args.params)
     temperature = args.temperature if args.temperature is not None else (f.temperature_K or 300.0)
     params = f.params(temperature)
-    if args.biases is not None:
-        biases = args.biases
-    elif f.biases is not None:
-        biases = f.biases
-    else:
-        biases = bias_list(DEFAULT_STACK_BIASES)
+    biases = simulate_biases(args, f)
     model, refine = choose_grid(f.model, params, temperature, args.points)
     tolerance = args.grid_tolerance or DEFAULT_GRID_TOLERANCE
     check_stack_work(args.params, model, params, biases, temperature, args.self_consistent)
@@ -248,12 +261,7 @@ def cmd_simulate_stack(args, argv: list[str]) -> int:
         sweep = est.payload
         currents = np.asarray(sweep.current_up)
         down = np.asarray(sweep.current_down)
-        if np.any(sweep.bistable):
-            b = biases[sweep.bistable]
-            bistable_note = (f"; bistable from {b.min():g} to {b.max():g} V (the CSV holds both sweeps; "
-                             f"the down sweep differs there by up to {np.max(np.abs(currents - down)):.3g} A/cm²)")
-        else:
-            bistable_note = "; the up and down sweeps agree (no bistability)"
+        bistable_note = sweep_note(biases, sweep.bistable, currents, down)
         text = iv_csv_text_columns(biases, [currents, down], SC_JV_COLUMNS)
     else:
         est = stack_curve_estimate(model, params, biases, temperature, tolerance, refine)

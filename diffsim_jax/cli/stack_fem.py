@@ -46,9 +46,9 @@ def cmd_simulate_stack_fem(args, argv: list[str]) -> int:
     from ..design.metrics import ndr_figures  # noqa: PLC0415
     from ..physics.convergence import DEFAULT_GRID_TOLERANCE  # noqa: PLC0415
     from ..validation import InfeasibleError  # noqa: PLC0415
-    from .common import PROG, bias_list, check_outputs, check_stack_work, progress_option  # noqa: PLC0415
+    from .common import PROG, check_outputs, check_stack_work, progress_option  # noqa: PLC0415
     from .io import JV_COLUMNS, InputError, StagedOutputs, iv_csv_text  # noqa: PLC0415
-    from .stack import DEFAULT_STACK_BIASES, peak_scale  # noqa: PLC0415
+    from .stack import peak_scale, simulate_biases, sweep_note  # noqa: PLC0415
     from .stack_io import read_stack_json  # noqa: PLC0415
     from .stack_profiles import SC_JV_COLUMNS, iv_csv_text_columns  # noqa: PLC0415
 
@@ -62,8 +62,7 @@ def cmd_simulate_stack_fem(args, argv: list[str]) -> int:
         raise ValueError("--temperature must be > 0 K with --discretisation fem (the finite-element current has no "
                          "0 K path; use --discretisation fd)")
     params = f.params(temperature)
-    biases = args.biases if args.biases is not None else (f.biases if f.biases is not None
-                                                          else bias_list(DEFAULT_STACK_BIASES))
+    biases = simulate_biases(args, f)
     model = f.model if f.model.n_points is not None else f.model.with_grid(params, temperature)
     check_stack_work(args.params, model, params, biases, temperature, args.self_consistent)
     tolerance = args.grid_tolerance or DEFAULT_GRID_TOLERANCE
@@ -88,13 +87,7 @@ def cmd_simulate_stack_fem(args, argv: list[str]) -> int:
              f"# spatial_error: {error:.3g} of the first peak (max over the biases; |J_p{ORDERS[-1]} - J_p{ORDERS[0]}|, "
              f"p{ORDERS[0]}: {n_coarse} unknowns), tolerance {tolerance:g}, met={str(met).lower()}\n")
     fom = ndr_figures(biases, currents)
-    bistable_note = ""
-    if sweep is not None:
-        if np.any(sweep.bistable):
-            b = biases[sweep.bistable]
-            bistable_note = f"; bistable from {b.min():g} to {b.max():g} V (the CSV holds both sweeps)"
-        else:
-            bistable_note = "; the up and down sweeps agree (no bistability)"
+    bistable_note = sweep_note(biases, sweep.bistable, currents, down) if sweep is not None else ""
     with StagedOutputs() as out:
         if args.csv:
             out.stage_text(args.csv, text)

@@ -704,18 +704,16 @@ def solve_self_consistent(
     on finite elements with abrupt interfaces (physics.md §14.11; returns a
     :class:`.selfconsistent_fem.FemSelfConsistentSolution`, same field names for U, n, J).
     """
-    if isinstance(config, FemSolverConfig):
-        check_inputs(stack, bias, temperature_K, fermi_level_eV, materials)
-        _check_contact_lengths(jax.tree_util.tree_map(lax.stop_gradient, stack), temperature_K, materials, fermi_level_eV)
-        return solve_self_consistent_fem(stack, bias, temperature_K, config=config, fermi_level_eV=fermi_level_eV,
-                                         initial=initial, previous=previous, fresh_restart=fresh_restart,
-                                         materials=materials)
-    if not isinstance(config, SolverConfig):
+    if not isinstance(config, (SolverConfig, FemSolverConfig)):
         raise ValueError(f"config must be a SolverConfig or a FemSolverConfig, got {type(config).__name__}")
     check_inputs(stack, bias, temperature_K, fermi_level_eV, materials)
     traced = not val.is_concrete((stack, bias, fermi_level_eV))
     stack_c, bias_c, fermi_c = jax.tree_util.tree_map(lax.stop_gradient, (stack, bias, fermi_level_eV))
     _check_contact_lengths(stack_c, temperature_K, materials, fermi_level_eV)
+    if isinstance(config, FemSolverConfig):
+        return solve_self_consistent_fem(stack, bias, temperature_K, config=config, fermi_level_eV=fermi_level_eV,
+                                         initial=initial, previous=previous, fresh_restart=fresh_restart,
+                                         materials=materials)
     p_const = point_inputs(stack_c, bias_c, temperature_K, config, fermi_c, materials)
     attempts = 0
     for u_init, grid in _starting_points(p_const, float(bias_c), config, initial, previous, fresh_restart):
